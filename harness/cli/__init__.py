@@ -1,0 +1,62 @@
+"""The ``jointdnn`` command line: one typer app, one module per command group.
+
+Command modules import their heavy dependencies (TensorFlow, LiteRT, adbutils) inside the command
+functions, so ``jointdnn --help`` is fast. Every :class:`~harness.errors.JointDNNError` becomes a
+one-line message and a non-zero exit; no traceback reaches the user.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+import typer
+from rich.console import Console
+
+from harness.errors import JointDNNError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="jointdnn",
+    help="Split a deep network between a phone and a cloud server, and prove the split by measurement.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+_err = Console(stderr=True)
+
+
+def _register() -> None:
+    """Attach every command module to :data:`app` (imports are cheap: no TensorFlow at module level)."""
+    from harness.cli import models_cmd
+
+    models_cmd.register(app)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``jointdnn`` console script; returns the exit code."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
+    if not app.registered_commands and not app.registered_groups:
+        _register()
+    try:
+        result = app(args=argv, standalone_mode=False)
+    except JointDNNError as exc:
+        _err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        _err.print("[bold red]interrupted[/]")
+        return 130
+    return result if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,171 @@
+"""Typed, validated YAML profiles: wireless links and device power models.
+
+Built-in profiles ship in the ``device_profiles`` package (``links/*.yaml``, ``devices/*.yaml``); users
+add their own by passing a path to a YAML file instead of a name, or by dropping files into
+``./device_profiles/{links,devices}/`` in the working directory (those win over the built-ins).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, Field, ValidationError
+
+from harness.errors import ProfileError, UnknownLinkError
+
+__all__ = [
+    "DeviceProfile",
+    "LinkProfile",
+    "builtin_profiles_dir",
+    "device_names",
+    "link_names",
+    "load_device",
+    "load_link",
+]
+
+
+class LinkProfile(BaseModel):
+    """A wireless link: bandwidths, round trip, and the radio power model P = alpha * Mbps + beta."""
+
+    name: str
+    aliases: list[str] = Field(default_factory=list)
+    up_mbps: float = Field(gt=0)
+    down_mbps: float = Field(gt=0)
+    rtt_ms: float = Field(ge=0)
+    alpha_up_mw_per_mbps: float = Field(ge=0)
+    alpha_down_mw_per_mbps: float = Field(ge=0)
+    beta_mw: float = Field(ge=0)
+    source: str = ""
+
+    def upload_ms(self, nbytes: int) -> float:
+        """Serialisation time of ``nbytes`` on the uplink (ms), without the round trip."""
+        return nbytes * 8 / (self.up_mbps * 1e6) * 1e3
+
+    def download_ms(self, nbytes: int) -> float:
+        """Serialisation time of ``nbytes`` on the downlink (ms), without the round trip."""
+        return nbytes * 8 / (self.down_mbps * 1e6) * 1e3
+
+    @property
+    def upload_power_mw(self) -> float:  # radio power while sending at full uplink rate
+        return self.alpha_up_mw_per_mbps * self.up_mbps + self.beta_mw
+
+    @property
+    def download_power_mw(self) -> float:  # radio power while receiving at full downlink rate
+        return self.alpha_down_mw_per_mbps * self.down_mbps + self.beta_mw
+
+    def with_bandwidth(self, up_mbps: float, down_mbps: float | None = None) -> LinkProfile:
+        """A copy with other bandwidths (for sweeps)."""
+        return self.model_copy(update={"up_mbps": up_mbps, "down_mbps": down_mbps or self.down_mbps})
+
+
+class DeviceProfile(BaseModel):
+    """A device's facts and power model (mW); energy in mJ = mW * s."""
+
+    name: str
+    model: str = "unknown"
+    manufacturer: str = "unknown"
+    abi: str = "arm64-v8a"
+    sdk: int = 34
+    release: str = "14"
+    cpu_count: int = Field(default=8, ge=1)
+    idle_mw: float = Field(ge=0)
+    active_mw: float = Field(ge=0)
+    per_extra_thread_mw: float = Field(default=0.0, ge=0)
+    waiting_mw: float = Field(default=0.0, ge=0)
+    battery_voltage_v: float = Field(default=3.85, gt=0)
+    battery_capacity_mah: float = Field(default=4000, gt=0)
+    source: str = ""
+
+    def compute_power_mw(self, threads: int = 1) -> float:
+        """Power above idle while ``threads`` inference threads compute."""
+        return self.active_mw + self.per_extra_thread_mw * max(threads - 1, 0)
+
+    def compute_energy_mj(self, latency_ms: float, threads: int = 1) -> float:
+        """Energy above idle of computing for ``latency_ms`` (mJ)."""
+        return self.compute_power_mw(threads) * latency_ms / 1e3
+
+
+def builtin_profiles_dir() -> Path:
+    """The folder of the installed ``device_profiles`` package."""
+    import device_profiles
+
+    return Path(device_profiles.__file__).parent
+
+
+def _search_dirs(kind: str) -> list[Path]:
+    return [Path.cwd() / "device_profiles" / kind, builtin_profiles_dir() / kind]
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ProfileError(f"cannot read profile {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise ProfileError(f"profile {path} must be a YAML mapping")
+    return data
+
+
+def _names(kind: str) -> dict[str, Path]:
+    """Name and alias -> file, built-ins first so that local files override them."""
+    found: dict[str, Path] = {}
+    for folder in reversed(_search_dirs(kind)):
+        for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
+            try:
+                data = _read_yaml(path)
+            except ProfileError:
+                continue
+            for name in [str(data.get("name", path.stem)), *map(str, data.get("aliases", []))]:
+                found[name.lower()] = path
+    return found
+
+
+def link_names() -> list[str]:
+    """Canonical names of every link profile that can be loaded by name."""
+    return sorted({str(_read_yaml(p).get("name", p.stem)) for p in _names("links").values()})
+
+
+def device_names() -> list[str]:
+    """Canonical names of every device power profile that can be loaded by name."""
+    return sorted({str(_read_yaml(p).get("name", p.stem)) for p in _names("devices").values()})
+
+
+def _load(kind: str, name_or_path: str | Path) -> tuple[Path, dict[str, Any]]:
+    candidate = Path(name_or_path)
+    if candidate.suffix in {".yaml", ".yml"}:
+        if not candidate.is_file():
+            raise ProfileError(f"profile file {candidate} does not exist")
+        return candidate, _read_yaml(candidate)
+    path = _names(kind).get(str(name_or_path).lower())
+    if path is None:
+        known = ", ".join(link_names() if kind == "links" else device_names())
+        error = UnknownLinkError if kind == "links" else ProfileError
+        raise error(
+            f"unknown {kind[:-1]} profile {str(name_or_path)!r}; known: {known} (or give a .yaml path)"
+        )
+    return path, _read_yaml(path)
+
+
+def load_link(name_or_path: str | Path) -> LinkProfile:
+    """Load a link profile by name/alias (``3g``, ``4G``, ``lte``, ``wifi``) or from a YAML path."""
+    path, data = _load("links", name_or_path)
+    try:
+        return LinkProfile.model_validate(data)
+    except ValidationError as exc:
+        raise ProfileError(f"link profile {path} is invalid: {_first_error(exc)}") from None
+
+
+def load_device(name_or_path: str | Path) -> DeviceProfile:
+    """Load a device power profile by name or from a YAML path."""
+    path, data = _load("devices", name_or_path)
+    try:
+        return DeviceProfile.model_validate(data)
+    except ValidationError as exc:
+        raise ProfileError(f"device profile {path} is invalid: {_first_error(exc)}") from None
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    return f"{'.'.join(map(str, err['loc']))}: {err['msg']}"

@@ -1,0 +1,233 @@
+"""Run ``.tflite`` segments and chains of them on LiteRT, timing each segment.
+
+This module imports without TensorFlow: the server and the devices use it. The interpreter comes from
+``ai_edge_litert`` (LiteRT); only when LiteRT is absent do we fall back to ``tflite_runtime`` (devices
+that only ship it) and then to ``tf.lite`` (which drags TensorFlow in).
+
+Interpreters are not thread-safe: one :class:`SegmentRunner` serves one thread at a time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.errors import BackendError
+from models.bundle import BundleManifest, QuantParams, read_manifest
+
+__all__ = [
+    "ChainResult",
+    "SegmentChain",
+    "SegmentRunner",
+    "backend_name",
+    "dequantize",
+    "interpreter_class",
+    "quantize",
+    "requantize",
+]
+
+
+@cache
+def _resolve_interpreter() -> tuple[type, str]:
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+
+        return Interpreter, "litert"
+    except ImportError:
+        pass
+    try:
+        from tflite_runtime.interpreter import Interpreter  # type: ignore[no-redef]
+
+        return Interpreter, "tflite_runtime"
+    except ImportError:
+        pass
+    try:
+        import tensorflow as tf
+
+        return tf.lite.Interpreter, "tf.lite"
+    except ImportError:
+        raise BackendError(
+            "no TFLite interpreter found: install ai-edge-litert (`pip install ai-edge-litert`)"
+        ) from None
+
+
+def interpreter_class() -> type:
+    """The TFLite ``Interpreter`` class to use (LiteRT first)."""
+    return _resolve_interpreter()[0]
+
+
+def backend_name() -> str:
+    """``litert``, ``tflite_runtime`` or ``tf.lite``: which interpreter :func:`interpreter_class` gives."""
+    return _resolve_interpreter()[1]
+
+
+def quantize(x: np.ndarray, params: QuantParams, dtype: np.dtype[Any] | type = np.int8) -> np.ndarray:
+    """Float -> integer: round to nearest and clamp to the dtype range, as TFLite's quantize op does."""
+    info = np.iinfo(dtype)
+    q = np.round(x.astype(np.float32) / np.float32(params.scale)) + params.zero_point
+    return np.clip(q, info.min, info.max).astype(dtype)
+
+
+def dequantize(q: np.ndarray, params: QuantParams) -> np.ndarray:
+    """Integer -> float32: scale * (q - zero_point)."""
+    return (np.float32(params.scale) * (q.astype(np.float32) - np.float32(params.zero_point))).astype(
+        np.float32
+    )
+
+
+def requantize(q: np.ndarray, src: QuantParams, dst: QuantParams) -> np.ndarray:
+    """Move an int8 tensor from one (scale, zero_point) to another; a no-op copy when they agree."""
+    if src.scale == dst.scale and src.zero_point == dst.zero_point:
+        return q
+    return quantize(dequantize(q, src), dst, q.dtype)
+
+
+def _interpreter_quant(detail: dict[str, Any]) -> QuantParams | None:
+    scale, zero_point = detail.get("quantization", (0.0, 0))
+    if not scale:
+        return None
+    return QuantParams(scale=float(scale), zero_point=int(zero_point))
+
+
+class SegmentRunner:
+    """One ``.tflite`` model (a segment or the whole model) on one interpreter, single input/output."""
+
+    def __init__(self, model: Path | bytes, *, num_threads: int = 1):
+        cls = interpreter_class()
+        try:
+            if isinstance(model, bytes):
+                self._interpreter = cls(model_content=model, num_threads=num_threads)
+            else:
+                self._interpreter = cls(model_path=str(model), num_threads=num_threads)
+            self._interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            name = "<bytes>" if isinstance(model, bytes) else str(model)
+            raise BackendError(f"cannot load TFLite model {name}: {exc}") from None
+        inputs = self._interpreter.get_input_details()
+        outputs = self._interpreter.get_output_details()
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise BackendError(f"expected one input and one output, got {len(inputs)} and {len(outputs)}")
+        self._input = inputs[0]
+        self._output = outputs[0]
+        self.input_shape: tuple[int, ...] = tuple(int(d) for d in self._input["shape"])
+        self.output_shape: tuple[int, ...] = tuple(int(d) for d in self._output["shape"])
+        self.input_dtype: np.dtype[Any] = np.dtype(self._input["dtype"])
+        self.output_dtype: np.dtype[Any] = np.dtype(self._output["dtype"])
+        self.input_quant = _interpreter_quant(self._input)
+        self.output_quant = _interpreter_quant(self._output)
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        """Run one inference; ``x`` must already have the input's shape and dtype. Returns a copy."""
+        if x.dtype != self.input_dtype or tuple(x.shape) != self.input_shape:
+            raise BackendError(
+                f"input {x.dtype}{list(x.shape)} does not match the model's {self.input_dtype}{list(self.input_shape)}"
+            )
+        self._interpreter.set_tensor(self._input["index"], x)
+        self._interpreter.invoke()
+        return np.array(self._interpreter.get_tensor(self._output["index"]))
+
+    def random_input(self, rng: np.random.Generator) -> np.ndarray:
+        """A random input of the right shape and dtype (for benchmarking)."""
+        if np.issubdtype(self.input_dtype, np.integer):
+            info = np.iinfo(self.input_dtype)
+            return rng.integers(info.min, info.max, size=self.input_shape, endpoint=True).astype(
+                self.input_dtype
+            )
+        return rng.standard_normal(self.input_shape).astype(self.input_dtype)
+
+
+@dataclass
+class ChainResult:
+    """Output of a chain run plus the wall time of every segment that ran (ms, same order)."""
+
+    output: np.ndarray
+    segment_ms: list[float] = field(default_factory=list)
+
+    @property
+    def total_ms(self) -> float:
+        return float(sum(self.segment_ms))
+
+
+class SegmentChain:
+    """A bundle's segments loaded as interpreters; runs any contiguous range ``[start, stop)``.
+
+    Tensors between segments are in the segments' own dtypes (int8 for int8 bundles). Use
+    :meth:`prepare_input` / :meth:`finish_output` to go from / to float at the ends of the model.
+    """
+
+    def __init__(self, bundle_dir: Path, *, num_threads: int = 1, manifest: BundleManifest | None = None):
+        self.bundle_dir = Path(bundle_dir)
+        self.manifest = manifest or read_manifest(self.bundle_dir)
+        self.num_threads = num_threads
+        self.runners = [
+            SegmentRunner(self.bundle_dir / seg.file, num_threads=num_threads)
+            for seg in self.manifest.segments
+        ]
+
+    def __len__(self) -> int:
+        return len(self.runners)
+
+    def input_spec(self, start: int) -> tuple[tuple[int, ...], np.dtype[Any]]:
+        """Shape and dtype that segment ``start`` expects."""
+        runner = self.runners[start]
+        return runner.input_shape, runner.input_dtype
+
+    def prepare_input(self, x: np.ndarray, start: int = 0) -> np.ndarray:
+        """Convert a float tensor to what segment ``start`` takes (quantize for int8)."""
+        runner = self.runners[start]
+        if runner.input_quant is not None and np.issubdtype(runner.input_dtype, np.integer):
+            return quantize(x, runner.input_quant, runner.input_dtype)
+        return x.astype(runner.input_dtype, copy=False)
+
+    def finish_output(self, y: np.ndarray, stop: int | None = None) -> np.ndarray:
+        """Convert the output of segment ``stop - 1`` to float32 (dequantize for int8)."""
+        runner = self.runners[(stop or len(self.runners)) - 1]
+        if runner.output_quant is not None and np.issubdtype(runner.output_dtype, np.integer):
+            return dequantize(y, runner.output_quant)
+        return y.astype(np.float32, copy=False)
+
+    def run(self, x: np.ndarray, start: int = 0, stop: int | None = None) -> ChainResult:
+        """Run segments ``start .. stop-1`` on ``x`` (already in segment ``start``'s input dtype)."""
+        stop = len(self.runners) if stop is None else stop
+        if not 0 <= start < stop <= len(self.runners):
+            raise BackendError(f"segment range [{start}, {stop}) is outside 0..{len(self.runners)}")
+        timings: list[float] = []
+        current = x
+        for k in range(start, stop):
+            runner = self.runners[k]
+            if k > start:
+                current = _adapt(current, self.runners[k - 1], runner)
+            t0 = time.perf_counter()
+            current = runner.run(current)
+            timings.append((time.perf_counter() - t0) * 1e3)
+        return ChainResult(output=current, segment_ms=timings)
+
+    def run_float(self, x: np.ndarray, start: int = 0, stop: int | None = None) -> ChainResult:
+        """Float in, float out: quantize the input, run the range, dequantize the output."""
+        result = self.run(self.prepare_input(x, start), start, stop)
+        result.output = self.finish_output(result.output, stop)
+        return result
+
+
+def _adapt(y: np.ndarray, producer: SegmentRunner, consumer: SegmentRunner) -> np.ndarray:
+    """Hand a producer's output to the next segment, requantizing if their int8 parameters differ."""
+    if y.dtype == consumer.input_dtype:
+        if producer.output_quant and consumer.input_quant:
+            return requantize(y, producer.output_quant, consumer.input_quant)
+        return y
+    if producer.output_quant is not None:
+        y = dequantize(y, producer.output_quant)
+    if consumer.input_quant is not None and np.issubdtype(consumer.input_dtype, np.integer):
+        return quantize(y, consumer.input_quant, consumer.input_dtype)
+    return y.astype(consumer.input_dtype)
+
+
+def run_chain_float(chain: SegmentChain, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Convenience for tests: run the whole chain on several float inputs."""
+    return [chain.run_float(x).output for x in inputs]
