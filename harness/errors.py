@@ -11,7 +11,8 @@ needs to know about the libraries underneath (TensorFlow, LiteRT, adbutils, http
     │   ├── ModelFileError          a user model file that is missing or corrupt
     │   ├── ProfileError            a profile CSV/YAML that is missing, malformed or inconsistent
     │   ├── UnknownLinkError        a link profile name that does not exist
-    │   └── BundleError             a bundle directory / manifest that is missing or corrupt
+    │   ├── BundleError             a bundle directory / manifest that is missing or corrupt
+    │   └── DatasetError            a data set name or image folder that cannot be loaded
     ├── CacheError                  the artifact cache cannot be read or written
     ├── ConversionError             Keras -> TFLite conversion failed
     ├── BackendError                no TFLite interpreter could be loaded / an interpreter failed
@@ -37,6 +38,7 @@ __all__ = [
     "BundleError",
     "CacheError",
     "ConversionError",
+    "DatasetError",
     "DeviceDisconnectedError",
     "DeviceError",
     "DeviceNotFoundError",
@@ -90,6 +92,10 @@ class UnknownLinkError(UsageError):
 
 class BundleError(UsageError):
     """A bundle directory or manifest that is missing, corrupt or does not match its files."""
+
+
+class DatasetError(UsageError):
+    """A data set that is unknown, missing, or has too few images / classes to train on."""
 
 
 class CacheError(JointDNNError):
