@@ -1,0 +1,258 @@
+"""The JointDNN cost model: additive cost tables and :func:`evaluate` for any schedule.
+
+A schedule gives each of the ``n`` segments a location (0 = mobile, 1 = cloud). The input starts on
+the mobile and the result ends there, so boundary ``i`` (before segment ``i``; boundary ``n`` after the
+last) transfers ``boundary_bytes[i]`` whenever the locations on its two sides differ. Every quantity
+is a sum of per-segment terms ``node[i, loc_i]`` and per-boundary terms ``edge[i, loc_{i-1}, loc_i]``
+(with ``loc_{-1} = loc_n = mobile``), so one table serves the shortest path, the integer program, the
+brute force and the evaluation of baselines — they cannot disagree about what a schedule costs.
+
+Per transfer of ``B`` bytes: time ``B*8/bandwidth + rtt_ms``; radio energy ``P * B*8/bandwidth`` with
+``P = alpha * bandwidth + beta`` (Huang et al.); waiting energy ``waiting_mw * rtt_ms`` (if counted).
+Cloud compute costs the phone ``waiting_mw * cloud_ms`` (if counted); the cloud profile's energy is
+ignored. Training: forward then backward, each segment trains where it runs, activations cross forward
+and same-sized gradients cross back at every inner boundary (two transfers, two round trips); the model
+input crosses once if segment 0 is on the cloud; the loss is computed where the last segment runs, so
+nothing crosses after it; with ``sync_every_steps = K`` each cloud segment adds ``param_bytes / K`` of
+download per step (serialisation only: the sync rides on an existing response, no extra round trip).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from harness.errors import UsageError
+from harness.planner.costs import LOCATIONS, Location, PlanningProblem
+from harness.planner.objectives import Objective
+
+__all__ = [
+    "METRICS",
+    "Breakdown",
+    "CostTables",
+    "build_tables",
+    "evaluate",
+    "evaluate_many",
+    "metric_vector",
+    "schedule_array",
+]
+
+# Additive metrics, in this order along the last axis of the tables.
+METRICS: tuple[str, ...] = (
+    "mobile_compute_ms",  # phone busy computing (forward + backward)
+    "cloud_compute_ms",  # server busy computing
+    "transfer_ms",  # serialisation + round trips, on the critical path
+    "mobile_compute_mj",  # phone compute energy above idle
+    "mobile_transfer_mj",  # radio energy while sending/receiving
+    "mobile_waiting_mj",  # phone waiting for the cloud / round trips
+    "cloud_transfer_ms",  # time the server spends receiving/sending (serialisation only)
+    "up_bytes",
+    "down_bytes",
+    "transfers",  # number of network transfers
+)
+_I = {name: i for i, name in enumerate(METRICS)}
+
+
+def metric_vector(**weights: float) -> np.ndarray:
+    """A weight vector over :data:`METRICS`; also the derived ``latency_ms``, ``mobile_energy_mj``, ``cloud_ms``."""
+    vector = np.zeros(len(METRICS))
+    derived = {
+        "latency_ms": ("mobile_compute_ms", "cloud_compute_ms", "transfer_ms"),
+        "mobile_energy_mj": ("mobile_compute_mj", "mobile_transfer_mj", "mobile_waiting_mj"),
+        "cloud_ms": ("cloud_compute_ms",),
+    }
+    for name, weight in weights.items():
+        for part in derived.get(name, (name,)):
+            if part not in _I:
+                raise KeyError(f"unknown metric {part}")
+            vector[_I[part]] += weight
+    return vector
+
+
+def objective_vector(objective: Objective) -> np.ndarray:
+    """Weights over :data:`METRICS` of the objective's scalar value."""
+    latency_w, energy_w = objective.weights
+    return metric_vector(latency_ms=latency_w, mobile_energy_mj=energy_w)
+
+
+# The constrained quantities: deadline on latency, battery on mobile energy, cloud load on cloud compute.
+CONSTRAINT_VECTORS: dict[str, np.ndarray] = {
+    "deadline_ms": metric_vector(latency_ms=1.0),
+    "energy_budget_mj": metric_vector(mobile_energy_mj=1.0),
+    "cloud_budget_ms": metric_vector(cloud_ms=1.0),
+}
+
+
+@dataclass(frozen=True, eq=False)
+class CostTables:
+    """``node[i, loc, m]`` shape (n, 2, M) and ``edge[i, prev, next, m]`` shape (n+1, 2, 2, M)."""
+
+    node: np.ndarray
+    edge: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return int(self.node.shape[0])
+
+    def scalar(self, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Scalar node (n, 2) and edge (n+1, 2, 2) costs for a weight vector over METRICS."""
+        return self.node @ weights, self.edge @ weights
+
+
+def _transfer(
+    nbytes: np.ndarray, mbps: float, power_mw: float, rtt_ms: float, waiting_mw: float, up: bool
+) -> np.ndarray:
+    """Metric rows (k, M) of transfers of ``nbytes`` (k,) in one direction."""
+    serial_ms = nbytes * 8.0 / (mbps * 1e3)  # bytes*8 bits / (Mbit/s * 1e6) s -> ms
+    rows = np.zeros((nbytes.size, len(METRICS)))
+    rows[:, _I["transfer_ms"]] = serial_ms + rtt_ms
+    rows[:, _I["mobile_transfer_mj"]] = power_mw * serial_ms / 1e3
+    rows[:, _I["mobile_waiting_mj"]] = waiting_mw * rtt_ms / 1e3
+    rows[:, _I["cloud_transfer_ms"]] = serial_ms
+    rows[:, _I["up_bytes" if up else "down_bytes"]] = nbytes
+    rows[:, _I["transfers"]] = 1.0
+    return rows
+
+
+def build_tables(problem: PlanningProblem) -> CostTables:
+    """The cost tables of a problem (O(n) numpy work)."""
+    seg, link, n = problem.segments, problem.link, problem.n
+    assert seg.mobile_backward_ms is not None and seg.mobile_backward_mj is not None  # set in __post_init__
+    assert seg.cloud_backward_ms is not None and seg.param_bytes is not None
+    training = problem.phase == "training"
+    waiting_mw = problem.waiting_mw if problem.include_waiting_energy else 0.0
+
+    node = np.zeros((n, 2, len(METRICS)))
+    node[:, 0, _I["mobile_compute_ms"]] = seg.mobile_ms + (seg.mobile_backward_ms if training else 0.0)
+    node[:, 0, _I["mobile_compute_mj"]] = seg.mobile_mj + (seg.mobile_backward_mj if training else 0.0)
+    cloud_ms = seg.cloud_ms + (seg.cloud_backward_ms if training else 0.0)
+    node[:, 1, _I["cloud_compute_ms"]] = cloud_ms
+    node[:, 1, _I["mobile_waiting_mj"]] = waiting_mw * cloud_ms / 1e3
+    if training and problem.sync_every_steps:
+        sync = _transfer(
+            seg.param_bytes / problem.sync_every_steps,
+            link.down_mbps,
+            link.download_power_mw,
+            0.0,
+            0.0,
+            up=False,
+        )
+        sync[:, _I["transfers"]] = 0.0  # piggybacks on an existing response
+        node[:, 1, :] += sync
+
+    nbytes = seg.boundary_bytes()  # (n+1,)
+    up = _transfer(nbytes, link.up_mbps, link.upload_power_mw, link.rtt_ms, waiting_mw, up=True)
+    down = _transfer(nbytes, link.down_mbps, link.download_power_mw, link.rtt_ms, waiting_mw, up=False)
+    edge = np.zeros((n + 1, 2, 2, len(METRICS)))
+    edge[:n, 0, 1] = up[:n]  # mobile -> cloud before segment i (boundary n never goes to the cloud)
+    if training:
+        edge[1:n, 0, 1] += down[1:n]  # gradient comes back down
+        edge[1:n, 1, 0] = down[1:n] + up[1:n]  # activation down, gradient up
+    else:
+        edge[1:, 1, 0] = down[1:]  # cloud -> mobile, including the result after the last segment
+    return CostTables(node=node, edge=edge)
+
+
+def schedule_array(schedule: Sequence[int] | Sequence[str] | np.ndarray, n: int) -> np.ndarray:
+    """A schedule as an int array of 0 (mobile) / 1 (cloud), validated against ``n`` segments."""
+    values = list(schedule)
+    try:
+        array = np.array(
+            [LOCATIONS.index(v) if isinstance(v, str) else int(v) for v in values], dtype=np.int64
+        )
+    except ValueError:
+        raise UsageError(f"a schedule holds 'mobile'/'cloud' or 0/1 per segment, got {values[:8]}") from None
+    if array.shape != (n,) or not np.isin(array, (0, 1)).all():
+        raise UsageError(f"a schedule needs one location (0/1 or mobile/cloud) for each of {n} segments")
+    return array
+
+
+def _sum_metrics(tables: CostTables, schedules: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
+    """Totals (k, M) — or (k, q) for a (M, q) weight matrix — of k schedules (k, n)."""
+    node, edge = tables.node, tables.edge
+    if weights is not None:
+        node, edge = node @ weights, edge @ weights
+    k, n = schedules.shape
+    padded = np.zeros((k, n + 2), dtype=np.int64)
+    padded[:, 1:-1] = schedules
+    total = node[np.arange(n), schedules].sum(axis=1)
+    total += edge[np.arange(n + 1), padded[:, :-1], padded[:, 1:]].sum(axis=1)
+    return total
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    """Predicted cost of one schedule, per query (inference) or per training step.
+
+    Totals equal the sum of their parts: ``latency_ms = latency_compute_ms + latency_transfer_ms``,
+    ``mobile_energy_mj = mobile_compute_mj + mobile_transfer_mj + mobile_waiting_mj``,
+    ``cloud_ms = cloud_compute_ms`` (the cloud budget is on compute) with ``cloud_transfer_ms`` the
+    server's send/receive time alongside.
+    """
+
+    latency_ms: float
+    latency_compute_ms: float  # mobile + cloud compute on the critical path
+    latency_transfer_ms: float  # serialisation + round trips
+    mobile_compute_ms: float
+    mobile_energy_mj: float
+    mobile_compute_mj: float
+    mobile_transfer_mj: float  # radio
+    mobile_waiting_mj: float  # idle-awake while the cloud computes / round trips
+    cloud_ms: float
+    cloud_compute_ms: float
+    cloud_transfer_ms: float
+    up_bytes: float
+    down_bytes: float
+    transfers: int
+
+    @classmethod
+    def from_metrics(cls, totals: np.ndarray) -> Breakdown:
+        t = {name: float(totals[i]) for i, name in enumerate(METRICS)}
+        compute_ms = t["mobile_compute_ms"] + t["cloud_compute_ms"]
+        return cls(
+            latency_ms=compute_ms + t["transfer_ms"],
+            latency_compute_ms=compute_ms,
+            latency_transfer_ms=t["transfer_ms"],
+            mobile_compute_ms=t["mobile_compute_ms"],
+            mobile_energy_mj=t["mobile_compute_mj"] + t["mobile_transfer_mj"] + t["mobile_waiting_mj"],
+            mobile_compute_mj=t["mobile_compute_mj"],
+            mobile_transfer_mj=t["mobile_transfer_mj"],
+            mobile_waiting_mj=t["mobile_waiting_mj"],
+            cloud_ms=t["cloud_compute_ms"],
+            cloud_compute_ms=t["cloud_compute_ms"],
+            cloud_transfer_ms=t["cloud_transfer_ms"],
+            up_bytes=t["up_bytes"],
+            down_bytes=t["down_bytes"],
+            transfers=round(t["transfers"]),
+        )
+
+    def value(self, name: str) -> float:
+        """A total by constraint name (``deadline_ms``, ``energy_budget_mj``, ``cloud_budget_ms``)."""
+        return {
+            "deadline_ms": self.latency_ms,
+            "energy_budget_mj": self.mobile_energy_mj,
+            "cloud_budget_ms": self.cloud_ms,
+        }[name]
+
+    def objective(self, objective: Objective) -> float:
+        """The objective's scalar value for this breakdown."""
+        latency_w, energy_w = objective.weights
+        return latency_w * self.latency_ms + energy_w * self.mobile_energy_mj
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+def evaluate(
+    problem: PlanningProblem, schedule: Sequence[int] | Sequence[Location] | np.ndarray
+) -> Breakdown:
+    """Predicted breakdown of ANY schedule (locations per segment: 'mobile'/'cloud' or 0/1)."""
+    x = schedule_array(schedule, problem.n)
+    return Breakdown.from_metrics(_sum_metrics(problem.tables, x[None, :], None)[0])
+
+
+def evaluate_many(problem: PlanningProblem, schedules: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Weighted totals (k, q) of k schedules (k, n) of 0/1 for a (M, q) weight matrix."""
+    return _sum_metrics(problem.tables, np.asarray(schedules, dtype=np.int64), weights)
