@@ -34,6 +34,8 @@ def _register() -> None:
     from harness.cli import models_cmd
 
     models_cmd.register(app)
+    __import__("harness.cli.serve_cmd", fromlist=["register"]).register(app)
+    __import__("harness.cli.plan_cmd", fromlist=["register"]).register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

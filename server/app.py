@@ -1,0 +1,63 @@
+"""The FastAPI app factory of the cloud half.
+
+``create_app(settings)`` builds the app; bundles are loaded in the lifespan handler (never at import), so
+``uvicorn server.app:create_app --factory --workers N`` gives each worker its own interpreter pools,
+configured from ``JOINTDNN_*`` environment variables. This process never imports TensorFlow: segments run
+on LiteRT through :mod:`models.runtime`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import Depends, FastAPI
+
+from server.metrics import Metrics, MetricsMiddleware
+from server.problems import install_error_handlers
+from server.registry import ModelRegistry
+from server.routes import infer, models, ops
+from server.routes.deps import require_token
+from server.settings import Settings
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("server")
+
+API_DESCRIPTION = """Runs any contiguous range of a model's TFLite segment chain (the cloud half of a
+mobile/cloud split). Tensors travel as NumPy `.npy` bytes (`application/x-npy`), optionally gzip- or
+zstd-compressed; JSON is used only for metadata. When a token is configured every endpoint but
+`/healthz` needs `Authorization: Bearer <token>`."""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; ``settings`` default to the ``JOINTDNN_*`` environment."""
+    settings = settings or Settings()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        registry = ModelRegistry.load(settings)
+        log.info("serving %d model(s) from %s: %s", len(registry.pools), settings.bundle_dir,
+                 ", ".join(registry.pools) or "none")  # fmt: skip
+        app.state.registry = registry
+        try:
+            yield
+        finally:
+            registry.close()
+
+    app = FastAPI(
+        title="JointDNN cloud server",
+        version="1",
+        description=API_DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics
+    install_error_handlers(app, lambda code: metrics.errors.labels(code).inc())
+    app.include_router(ops.router)
+    app.include_router(models.router, dependencies=[Depends(require_token)])
+    app.include_router(infer.router, dependencies=[Depends(require_token)])
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    return app

@@ -1,0 +1,283 @@
+"""Interpreter pools: each served model holds ``pool_size`` copies of its segment chain.
+
+LiteRT interpreters are not thread-safe, so each chain serves one inference at a time; a model's
+chains sit in a free list and a thread pool of the same size runs inferences off the event loop (LiteRT
+releases the GIL while it computes, so the chains really run in parallel). Admission is bounded: at most
+``pool_size + max_queue`` requests per model are outstanding; the next one gets :class:`QueueFullError`
+(503 with ``Retry-After``). The pool also keeps the busy intervals of the last window for ``/v1/load``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import queue
+import threading
+import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.profile_rows import WHOLE_MODEL_SEGMENT, ProfileRow
+from models.bundle import BundleManifest
+from models.runtime import SegmentChain, SegmentRunner, backend_name, quantize
+
+__all__ = ["ModelPool", "PoolRun", "QueueFullError", "TensorMismatchError"]
+
+
+class QueueFullError(Exception):
+    """Too many requests are outstanding for this model; retry after ``retry_after_s`` seconds."""
+
+    def __init__(self, message: str, *, retry_after_s: int):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class TensorMismatchError(ValueError):
+    """The tensor's shape or dtype is not what the segment takes (the server answers 422)."""
+
+
+@dataclass
+class PoolRun:
+    """One inference: the output tensor and where the time went (ms)."""
+
+    output: np.ndarray
+    queue_ms: float  # waiting for a free chain
+    compute_ms: float  # running the segments, requantization included
+    segment_ms: list[float]
+
+
+class ModelPool:
+    """``pool_size`` chains of one bundle, a thread pool to run them, and load accounting."""
+
+    def __init__(
+        self,
+        name: str,
+        bundle_dir: Path,
+        manifest: BundleManifest,
+        *,
+        pool_size: int = 1,
+        threads: int = 1,
+        max_queue: int = 64,
+        window_s: float = 10.0,
+    ):
+        self.name = name
+        self.bundle_dir = bundle_dir
+        self.manifest = manifest
+        self.pool_size = pool_size
+        self.threads = threads
+        self.max_queue = max_queue
+        self.window_s = window_s
+        self.chains = [
+            SegmentChain(bundle_dir, num_threads=threads, manifest=manifest) for _ in range(pool_size)
+        ]
+        self._free: queue.SimpleQueue[SegmentChain] = queue.SimpleQueue()
+        for chain in self.chains:
+            self._free.put(chain)
+        self._executor = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix=f"jointdnn-{name}")
+        self._lock = threading.Lock()
+        self._outstanding = 0  # admitted and not finished (running + waiting)
+        self._running: dict[int, float] = {}  # thread id -> perf_counter at start
+        self._busy: deque[tuple[float, float]] = deque()  # (end, duration) in perf_counter seconds
+        self._recent_ms: deque[float] = deque(maxlen=64)  # compute times of recent inferences
+        self._whole: SegmentRunner | None = None
+
+    # -- shape checks -------------------------------------------------------------------------------
+    @property
+    def num_segments(self) -> int:
+        return len(self.chains[0])
+
+    def coerce_input(self, x: np.ndarray, start: int) -> np.ndarray:
+        """Check ``x`` against segment ``start``'s input; quantize float32 into an int8 input."""
+        runner = self.chains[0].runners[start]
+        want_shape, want_dtype = runner.input_shape, runner.input_dtype
+        if tuple(x.shape) != want_shape:
+            raise TensorMismatchError(
+                f"segment {start} of {self.name} takes shape {list(want_shape)}, got {list(x.shape)}"
+            )
+        if x.dtype == want_dtype:
+            return x
+        if runner.input_quant is not None and x.dtype == np.float32:
+            return quantize(x, runner.input_quant, want_dtype)
+        accepted = want_dtype.name + (" (or float32, quantized by the server)" if runner.input_quant else "")
+        raise TensorMismatchError(
+            f"segment {start} of {self.name} takes dtype {accepted}, got {x.dtype.name}"
+        )
+
+    # -- inference ----------------------------------------------------------------------------------
+    async def infer(self, x: np.ndarray, start: int, stop: int, *, dequantize: bool = False) -> PoolRun:
+        """Run segments ``start..stop-1`` on a free chain, in the pool's threads."""
+        future = self._admit(self._infer_on_chain, x, start, stop, dequantize, time.perf_counter())
+        return await asyncio.wrap_future(future)
+
+    def _admit(self, fn: Any, *args: Any) -> Future[Any]:
+        with self._lock:
+            if self._outstanding >= self.pool_size + self.max_queue:
+                raise QueueFullError(
+                    f"{self.name}: {self._outstanding} requests outstanding (limit "
+                    f"{self.pool_size + self.max_queue}); retry later",
+                    retry_after_s=self._retry_after_locked(),
+                )
+            self._outstanding += 1
+        future = self._executor.submit(fn, *args)
+        future.add_done_callback(self._release)
+        return future
+
+    def _release(self, _future: Future[Any]) -> None:
+        with self._lock:
+            self._outstanding -= 1
+
+    def _retry_after_locked(self) -> int:
+        mean_s = (sum(self._recent_ms) / len(self._recent_ms) / 1e3) if self._recent_ms else 0.1
+        return max(1, math.ceil(self._outstanding * mean_s / self.pool_size))
+
+    def _infer_on_chain(
+        self, x: np.ndarray, start: int, stop: int, dequantize: bool, submitted: float
+    ) -> PoolRun:
+        chain = self._free.get()
+        began = time.perf_counter()
+        ident = threading.get_ident()
+        with self._lock:
+            self._running[ident] = began
+        try:
+            result = chain.run(x, start, stop)
+            output = chain.finish_output(result.output, stop) if dequantize else result.output
+        finally:
+            ended = time.perf_counter()
+            self._free.put(chain)
+            with self._lock:
+                del self._running[ident]
+                self._busy.append((ended, ended - began))
+                self._recent_ms.append((ended - began) * 1e3)
+                self._trim_locked(ended)
+        return PoolRun(
+            output=output,
+            queue_ms=(began - submitted) * 1e3,
+            compute_ms=(ended - began) * 1e3,
+            segment_ms=result.segment_ms,
+        )
+
+    # -- load ---------------------------------------------------------------------------------------
+    def _trim_locked(self, now: float) -> None:
+        while self._busy and self._busy[0][0] < now - self.window_s:
+            self._busy.popleft()
+
+    def load(self) -> dict[str, Any]:
+        """In-flight / queued counts and the busy fraction of the chains over the last window."""
+        now = time.perf_counter()
+        with self._lock:
+            self._trim_locked(now)
+            window_start = now - self.window_s
+            busy_s = sum(min(d, end - window_start) for end, d in self._busy)
+            busy_s += sum(now - max(began, window_start) for began in self._running.values())
+            running = len(self._running)
+            outstanding = self._outstanding
+            recent = sorted(self._recent_ms)
+        return {
+            "in_flight": running,
+            "queued": max(0, outstanding - running),
+            "pool_size": self.pool_size,
+            "utilization": min(1.0, busy_s / (self.window_s * self.pool_size)),
+            "recent_compute_ms_median": recent[len(recent) // 2] if recent else None,
+        }
+
+    # -- profiling ----------------------------------------------------------------------------------
+    async def profile(self, runs: int, *, device: str) -> list[ProfileRow]:
+        """Time every segment (and the whole model, if the bundle has it) ``runs`` times on one chain."""
+        future = self._admit(self._profile_on_chain, runs, device)
+        rows: list[ProfileRow] = await asyncio.wrap_future(future)
+        return rows
+
+    def _profile_on_chain(self, runs: int, device: str) -> list[ProfileRow]:
+        chain = self._free.get()
+        began = time.perf_counter()
+        try:
+            rng = np.random.default_rng(0)
+            stamp = datetime.now(UTC).isoformat(timespec="seconds")
+            rows = []
+            for seg, runner in zip(self.manifest.segments, chain.runners, strict=True):
+                stats = _time_runner(runner, rng, runs)
+                rows.append(
+                    self._row(
+                        seg.index,
+                        seg.first_layer,
+                        seg.last_layer,
+                        seg.out_bytes,
+                        seg.input.nbytes,
+                        stats,
+                        runs,
+                        device,
+                        stamp,
+                        seg.sha256,
+                    )
+                )
+            if self.manifest.whole_file and (self.bundle_dir / self.manifest.whole_file).is_file():
+                if self._whole is None:
+                    self._whole = SegmentRunner(
+                        self.bundle_dir / self.manifest.whole_file, num_threads=self.threads
+                    )
+                stats = _time_runner(self._whole, rng, runs)
+                rows.append(
+                    self._row(
+                        WHOLE_MODEL_SEGMENT,
+                        "<whole>",
+                        "<whole>",
+                        self.manifest.output.nbytes,
+                        self.manifest.input.nbytes,
+                        stats,
+                        runs,
+                        device,
+                        stamp,
+                        self.manifest.whole_sha256 or "",
+                    )
+                )
+            return rows
+        finally:
+            self._free.put(chain)
+            ended = time.perf_counter()
+            with self._lock:
+                self._busy.append((ended, ended - began))
+                self._trim_locked(ended)
+
+    def _row(
+        self,
+        segment: int,
+        first: str,
+        last: str,
+        out_bytes: int,
+        in_bytes: int,
+        stats: tuple[float, float, float],
+        runs: int,
+        device: str,
+        stamp: str,
+        sha: str,
+    ) -> ProfileRow:
+        median, p10, p90 = stats
+        return ProfileRow(
+            model=self.manifest.model, quant=self.manifest.quant, segment=segment, first_layer=first,
+            last_layer=last, out_bytes=out_bytes, latency_ms_median=median, latency_ms_p10=p10,
+            latency_ms_p90=p90, runs=runs, energy_mj=math.nan, power_mw=math.nan, threads=self.threads,
+            device=device, runtime=backend_name(), timestamp=stamp, artifact_sha256=sha, in_bytes=in_bytes,
+        )  # fmt: skip
+
+    def close(self) -> None:
+        """Stop the threads (waiting for running inferences)."""
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _time_runner(runner: SegmentRunner, rng: np.random.Generator, runs: int) -> tuple[float, float, float]:
+    """Median, p10 and p90 latency (ms) of ``runs`` invocations after one warm-up."""
+    x = runner.random_input(rng)
+    runner.run(x)  # warm-up: first invoke allocates
+    times = np.empty(runs)
+    for i in range(runs):
+        t0 = time.perf_counter()
+        runner.run(x)
+        times[i] = (time.perf_counter() - t0) * 1e3
+    p10, median, p90 = np.percentile(times, [10, 50, 90])
+    return float(median), float(p10), float(p90)

@@ -1,0 +1,71 @@
+"""Dependencies shared by the routes: app state, bearer-token auth and model lookup."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, Path, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from server.metrics import Metrics
+from server.pool import ModelPool
+from server.problems import ApiError
+from server.registry import ModelRegistry
+from server.settings import Settings
+
+__all__ = ["MetricsDep", "PoolDep", "RegistryDep", "SettingsDep", "require_token"]
+
+_bearer = HTTPBearer(
+    auto_error=False, description="Needed on every endpoint but /healthz when a token is set."
+)
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _registry(request: Request) -> ModelRegistry:
+    registry: ModelRegistry = request.app.state.registry
+    return registry
+
+
+def _metrics(request: Request) -> Metrics:
+    metrics: Metrics = request.app.state.metrics
+    return metrics
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+RegistryDep = Annotated[ModelRegistry, Depends(_registry)]
+MetricsDep = Annotated[Metrics, Depends(_metrics)]
+
+
+def require_token(
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    """401 without a bearer token, 403 with a wrong one; a no-op when the server has no token."""
+    if settings.token is None:
+        return
+    if credentials is None:
+        raise ApiError(
+            401,
+            "unauthorized",
+            "this server needs `Authorization: Bearer <token>` (set the client's token)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    expected = settings.token.get_secret_value().encode()
+    if not hmac.compare_digest(credentials.credentials.encode(), expected):
+        raise ApiError(403, "forbidden", "the bearer token is not valid for this server")
+
+
+def _pool(registry: RegistryDep, name: Annotated[str, Path(description="Served model name.")]) -> ModelPool:
+    pool = registry.get(name)
+    if pool is None:
+        known = ", ".join(sorted(registry.pools)) or "none"
+        raise ApiError(404, "unknown_model", f"no model named {name!r} is served here (served: {known})")
+    return pool
+
+
+PoolDep = Annotated[ModelPool, Depends(_pool)]

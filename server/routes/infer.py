@@ -1,0 +1,149 @@
+"""``POST /v1/models/{name}/infer``: run segments ``from_segment .. to_segment-1`` on one ``.npy`` tensor.
+
+The body is the tensor entering segment ``from_segment`` (its dtype, or float32 for an int8 segment,
+which the server then quantizes); the response is the tensor leaving segment ``to_segment - 1`` in that
+segment's dtype (``dequantize=true`` returns float32). ``Server-Timing`` says where the time went
+(``parse``, ``queue``, ``compute``, ms); for int8 outputs ``X-Tensor-Scale`` / ``X-Tensor-Zero-Point``
+carry the quantization.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+import numpy as np
+from fastapi import APIRouter, Query, Request, Response
+
+from server import wire
+from server.pool import ModelPool, QueueFullError, TensorMismatchError
+from server.problems import ERROR_RESPONSES, ApiError
+from server.routes.deps import MetricsDep, PoolDep, SettingsDep
+from server.settings import Settings
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1/models", tags=["infer"])
+
+_NPY_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "One tensor in NumPy .npy format (optionally Content-Encoding: gzip or zstd).",
+        "content": {wire.CONTENT_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+
+
+_INFER_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {wire.CONTENT_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+        "description": "The output tensor as .npy.",
+    },
+    **ERROR_RESPONSES["infer"],
+}
+
+
+@router.post(
+    "/{name}/infer",
+    response_class=Response,
+    responses=_INFER_RESPONSES,
+    openapi_extra=_NPY_BODY,
+)  # fmt: skip
+async def infer(
+    request: Request,
+    pool: PoolDep,
+    settings: SettingsDep,
+    metrics: MetricsDep,
+    from_segment: Annotated[int, Query(description="First segment to run (its input is the body).")],
+    to_segment: Annotated[
+        int | None, Query(description="Stop before this segment (default: run to the end).")
+    ] = None,
+    dequantize: Annotated[
+        bool, Query(description="Return float32 even if the segment outputs int8.")
+    ] = False,
+) -> Response:
+    """Run a contiguous range of the model's segments on the request tensor."""
+    t0 = time.perf_counter()
+    stop = _check_range(pool, from_segment, to_segment)
+    body = await _read_body(request, settings)
+    x = _parse_tensor(body, request.headers.get("content-encoding", ""), settings)
+    try:
+        x = pool.coerce_input(x, from_segment)
+    except TensorMismatchError as exc:
+        raise ApiError(422, "tensor_mismatch", str(exc)) from None
+    parse_ms = (time.perf_counter() - t0) * 1e3
+    try:
+        run = await pool.infer(x, from_segment, stop, dequantize=dequantize)
+    except QueueFullError as exc:
+        raise ApiError(503, "queue_full", str(exc), headers={"Retry-After": str(exc.retry_after_s)}) from None
+    payload = wire.encode_npy(run.output)
+    metrics.compute.labels(pool.name).observe(run.compute_ms / 1e3)
+    metrics.queue.labels(pool.name).observe(run.queue_ms / 1e3)
+    metrics.tensor_bytes.labels("request").inc(len(body))
+    metrics.tensor_bytes.labels("response").inc(len(payload))
+    headers = {
+        "Server-Timing": f"parse;dur={parse_ms:.3f}, queue;dur={run.queue_ms:.3f}, compute;dur={run.compute_ms:.3f}",
+        "X-Segment-Ms": ",".join(f"{ms:.3f}" for ms in run.segment_ms),
+    }
+    quant = pool.chains[0].runners[stop - 1].output_quant
+    if quant is not None and not dequantize:
+        headers["X-Tensor-Scale"] = repr(quant.scale)
+        headers["X-Tensor-Zero-Point"] = str(quant.zero_point)
+    return Response(payload, media_type=wire.CONTENT_TYPE, headers=headers)
+
+
+def _check_range(pool: ModelPool, start: int, stop: int | None) -> int:
+    n = pool.num_segments
+    end = n if stop is None else stop
+    if not 0 <= start < end <= n:
+        raise ApiError(
+            404,
+            "unknown_segment_range",
+            f"{pool.name} has segments 0..{n - 1}: from_segment={start}, to_segment={stop} is not a "
+            f"range inside them (need 0 <= from_segment < to_segment <= {n})",
+        )
+    return end
+
+
+async def _read_body(request: Request, settings: Settings) -> bytes:
+    """The raw body, refusing wrong content types (415) and bodies over the limit (413) early."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != wire.CONTENT_TYPE:
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"send the tensor as {wire.CONTENT_TYPE} (NumPy .npy bytes), not {content_type or 'no content type'}",
+        )
+    encoding = request.headers.get("content-encoding", "identity").strip().lower() or "identity"
+    if encoding not in (*wire.ENCODINGS, "x-gzip"):
+        raise ApiError(
+            415,
+            "unsupported_encoding",
+            f"Content-Encoding {encoding!r} is not supported; use one of {', '.join(wire.ENCODINGS)}",
+        )
+    limit = settings.max_request_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise ApiError(
+            413, "payload_too_large", f"body of {declared} bytes exceeds the limit of {limit} bytes"
+        )
+    chunks: list[bytes] = []
+    size = 0  # bytes received so far
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, "payload_too_large", f"body exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _parse_tensor(body: bytes, encoding: str, settings: Settings) -> np.ndarray:
+    try:
+        raw = wire.decompress(body, encoding, max_bytes=settings.max_request_bytes)
+        return wire.decode_npy(raw)
+    except wire.PayloadTooLargeError as exc:
+        raise ApiError(413, "payload_too_large", str(exc)) from None
+    except wire.UnsupportedEncodingError as exc:
+        raise ApiError(415, "unsupported_encoding", str(exc)) from None
+    except wire.WireFormatError as exc:
+        raise ApiError(400, "bad_npy", str(exc)) from None

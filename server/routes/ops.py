@@ -1,0 +1,70 @@
+"""Operations: ``/healthz`` (no auth), ``/v1/load`` (the planner's cloud-load input), ``/metrics``."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from fastapi import APIRouter, Depends, Response
+
+from models.runtime import backend_name
+from server.problems import ERROR_RESPONSES
+from server.routes.deps import MetricsDep, RegistryDep, SettingsDep, require_token
+from server.schemas import Health, LoadReport
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["ops"])
+
+_METRICS_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/plain": {}}},
+    **ERROR_RESPONSES["auth"],
+}
+
+
+@router.get("/healthz", response_model=Health)
+def healthz(registry: RegistryDep) -> Health:
+    """Liveness and what loaded; never needs a token."""
+    return Health(
+        models=sorted(registry.pools),
+        failed=registry.failed,
+        backend=backend_name(),
+        pid=os.getpid(),
+        tensorflow_imported="tensorflow" in sys.modules,
+    )
+
+
+@router.get(
+    "/v1/load",
+    response_model=LoadReport,
+    dependencies=[Depends(require_token)],
+    responses=ERROR_RESPONSES["auth"],
+)
+def load(registry: RegistryDep, settings: SettingsDep) -> LoadReport:
+    """In-flight and queued inferences and recent utilisation of this worker's interpreter chains."""
+    per_model = {name: pool.load() for name, pool in sorted(registry.pools.items())}
+    chains = sum(entry["pool_size"] for entry in per_model.values())
+    busy = sum(entry["utilization"] * entry["pool_size"] for entry in per_model.values())
+    return LoadReport.model_validate(
+        {
+            "in_flight": sum(entry["in_flight"] for entry in per_model.values()),
+            "queued": sum(entry["queued"] for entry in per_model.values()),
+            "pool_size": chains,
+            "utilization": busy / chains if chains else 0.0,
+            "window_s": settings.load_window_s,
+            "pid": os.getpid(),
+            "models": per_model,
+        }
+    )
+
+
+@router.get(
+    "/metrics",
+    dependencies=[Depends(require_token)],
+    responses=_METRICS_RESPONSES,
+    response_class=Response,
+)
+def metrics(registry: MetricsDep) -> Response:
+    """Prometheus text: request counts and latency histograms, inference compute/queue time, errors."""
+    return Response(registry.render(), media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -1,0 +1,169 @@
+"""The tensor wire format: one tensor as NumPy ``.npy`` bytes, optionally gzip- or zstd-compressed.
+
+Both the server and the client use these functions, so the two ends cannot disagree. Parsing never
+unpickles (object dtypes are refused, as ``np.load(..., allow_pickle=False)`` would) and checks that the
+header's shape and dtype account for exactly the bytes that follow, so a truncated or padded body is a
+:class:`WireFormatError` rather than a crash or a silent misread.
+"""
+
+from __future__ import annotations
+
+import ast
+import gzip
+import io
+import zlib
+from typing import Any, Final, Literal
+
+import numpy as np
+
+__all__ = [
+    "CONTENT_TYPE",
+    "ENCODINGS",
+    "Encoding",
+    "PayloadTooLargeError",
+    "UnsupportedEncodingError",
+    "WireFormatError",
+    "compress",
+    "decode_npy",
+    "decompress",
+    "encode_npy",
+]
+
+CONTENT_TYPE: Final = "application/x-npy"
+Encoding = Literal["identity", "gzip", "zstd"]
+ENCODINGS: Final[tuple[str, ...]] = ("identity", "gzip", "zstd")
+
+_MAGIC: Final = b"\x93NUMPY"
+_MAX_HEADER_BYTES: Final = 10_000  # numpy's own limit on the header dict
+
+
+class WireFormatError(ValueError):
+    """The body is not a well-formed, pickle-free ``.npy`` tensor (the server answers 400)."""
+
+
+class UnsupportedEncodingError(ValueError):
+    """A ``Content-Encoding`` other than identity, gzip or zstd (the server answers 415)."""
+
+
+class PayloadTooLargeError(ValueError):
+    """The (decompressed) body is larger than the configured limit (the server answers 413)."""
+
+
+def encode_npy(x: np.ndarray) -> bytes:
+    """Serialize one tensor as a version 1.0 ``.npy`` file (C order; header padded as numpy does)."""
+    array = np.ascontiguousarray(x)
+    if array.dtype.hasobject:
+        raise WireFormatError("object arrays cannot be sent: only numeric tensors travel on the wire")
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, np.lib.format.header_data_from_array_1_0(array))
+    header = buffer.getvalue()
+    return header + array.tobytes()
+
+
+def decode_npy(body: bytes | bytearray | memoryview) -> np.ndarray:
+    """Parse ``.npy`` bytes into a read-only array viewing ``body`` (no copy, no pickle)."""
+    view = memoryview(body)
+    if len(view) < 10 or bytes(view[:6]) != _MAGIC:
+        raise WireFormatError("body is not a .npy tensor: the \\x93NUMPY magic string is missing")
+    major = view[6]
+    if major == 1:
+        header_len = int.from_bytes(view[8:10], "little")
+        start = 10
+    elif major in (2, 3):
+        if len(view) < 12:
+            raise WireFormatError("body is a truncated .npy header")
+        header_len = int.from_bytes(view[8:12], "little")
+        start = 12
+    else:
+        raise WireFormatError(f".npy format version {major}.{view[7]} is not supported (use 1.0)")
+    if header_len > _MAX_HEADER_BYTES or start + header_len > len(view):
+        raise WireFormatError(f".npy header of {header_len} bytes is truncated or too long")
+    try:
+        text = bytes(view[start : start + header_len]).decode("latin1" if major < 3 else "utf8")
+        header = ast.literal_eval(text)
+    except (ValueError, SyntaxError, UnicodeDecodeError, MemoryError, RecursionError):
+        raise WireFormatError(".npy header is not a valid Python dict literal") from None
+    dtype, shape, fortran = _check_header(header)
+    count = 1
+    for dim in shape:
+        count *= dim
+    data = view[start + header_len :]
+    expected = count * dtype.itemsize  # bytes
+    if len(data) != expected:
+        raise WireFormatError(
+            f".npy data is {len(data)} bytes but the header's {dtype.name}{list(shape)} needs {expected}"
+        )
+    array = np.frombuffer(data, dtype=dtype, count=count)
+    if fortran:
+        return np.ascontiguousarray(array.reshape(shape[::-1]).T)
+    return array.reshape(shape)
+
+
+def _check_header(header: Any) -> tuple[np.dtype[Any], tuple[int, ...], bool]:
+    if not isinstance(header, dict) or set(header) != {"descr", "fortran_order", "shape"}:
+        raise WireFormatError(".npy header must be a dict with exactly descr, fortran_order and shape")
+    shape, fortran = header["shape"], header["fortran_order"]
+    if not isinstance(shape, tuple) or not all(isinstance(d, int) and d >= 0 for d in shape):
+        raise WireFormatError(f".npy shape {shape!r} is not a tuple of non-negative ints")
+    if len(shape) > 32:
+        raise WireFormatError(f".npy shape has {len(shape)} dimensions; at most 32 are allowed")
+    if not isinstance(fortran, bool):
+        raise WireFormatError(".npy fortran_order must be True or False")
+    try:
+        dtype = np.lib.format.descr_to_dtype(header["descr"])
+    except (TypeError, ValueError):
+        raise WireFormatError(f".npy descr {header['descr']!r} is not a numpy dtype") from None
+    if dtype.hasobject or dtype.kind not in "biuf" or dtype.fields is not None or dtype.subdtype is not None:
+        raise WireFormatError(f".npy dtype {dtype} is not allowed: send a plain numeric tensor (no pickles)")
+    if not dtype.isnative and dtype.itemsize > 1:
+        raise WireFormatError(f".npy dtype {header['descr']!r} is big-endian; send little-endian data")
+    return dtype, shape, fortran
+
+
+def compress(data: bytes, encoding: str) -> bytes:
+    """Compress a body for ``Content-Encoding: encoding`` (identity returns it unchanged)."""
+    if encoding == "identity":
+        return data
+    if encoding == "gzip":
+        return gzip.compress(data, compresslevel=1, mtime=0)
+    if encoding == "zstd":
+        import zstandard
+
+        return zstandard.ZstdCompressor(level=1).compress(data)
+    raise UnsupportedEncodingError(f"content encoding {encoding!r} is not supported; use one of {ENCODINGS}")
+
+
+def decompress(data: bytes, encoding: str, *, max_bytes: int) -> bytes:
+    """Undo ``Content-Encoding``; refuse output larger than ``max_bytes`` (decompression bombs)."""
+    encoding = encoding.strip().lower() or "identity"
+    if encoding == "identity":
+        return data
+    if encoding in ("gzip", "x-gzip"):
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            out = inflater.decompress(data, max_bytes + 1)
+        except zlib.error as exc:
+            raise WireFormatError(f"body is not valid gzip: {exc}") from None
+        if len(out) > max_bytes:
+            raise PayloadTooLargeError(f"decompressed body exceeds the limit of {max_bytes} bytes")
+        if not inflater.eof:
+            raise WireFormatError("gzip body is truncated")
+        return out
+    if encoding == "zstd":
+        import zstandard
+
+        chunks: list[bytes] = []
+        total = 0  # bytes decompressed so far
+        try:
+            with zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data)) as reader:
+                while chunk := reader.read(1 << 20):
+                    total += len(chunk)
+                    if total > max_bytes:
+                        raise PayloadTooLargeError(
+                            f"decompressed body exceeds the limit of {max_bytes} bytes"
+                        )
+                    chunks.append(chunk)
+        except zstandard.ZstdError as exc:
+            raise WireFormatError(f"body is not valid zstd: {exc}") from None
+        return b"".join(chunks)
+    raise UnsupportedEncodingError(f"content encoding {encoding!r} is not supported; use one of {ENCODINGS}")
