@@ -1,0 +1,58 @@
+"""Session fixtures shared by every test package: one artifact cache and memoized bundles.
+
+Converting ImageNet-size models takes tens of seconds, so bundles are exported once per session (and
+reused across sessions through ``JOINTDNN_CACHE_DIR`` when it is set, as tox does).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+BundleFactory = Callable[[str, str], Path]
+
+
+@pytest.fixture(scope="session")
+def artifact_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The session's artifact cache: ``$JOINTDNN_CACHE_DIR`` if set, else a fresh temp directory.
+
+    While the session runs, ``JOINTDNN_CACHE_DIR`` points at it, so CLI calls share it too.
+    """
+    configured = os.environ.get("JOINTDNN_CACHE_DIR")
+    path = Path(configured) if configured else tmp_path_factory.mktemp("artifact-cache")
+    path.mkdir(parents=True, exist_ok=True)
+    previous = os.environ.get("JOINTDNN_CACHE_DIR")
+    os.environ["JOINTDNN_CACHE_DIR"] = str(path)
+    yield path
+    if previous is None:
+        os.environ.pop("JOINTDNN_CACHE_DIR", None)
+    else:
+        os.environ["JOINTDNN_CACHE_DIR"] = previous
+
+
+@pytest.fixture(scope="session")
+def bundle_factory(tmp_path_factory: pytest.TempPathFactory, artifact_cache_dir: Path) -> BundleFactory:
+    """``bundle_factory(model_name, quant) -> bundle dir``: exports a zoo model once per session.
+
+    The directory is named ``<model>-<quant>`` (as ``jointdnn export`` names it) inside a session temp
+    folder; treat it as read-only, it is shared by every test that asks for the same bundle.
+    """
+    root = tmp_path_factory.mktemp("bundles")
+    made: dict[tuple[str, str], Path] = {}
+
+    def factory(model_name: str, quant: str) -> Path:
+        key = (model_name, quant)
+        if key not in made:
+            from models.export import export_bundle
+
+            out = root / f"{model_name}-{quant}"
+            export_bundle(model_name, quant, out, cache_dir=artifact_cache_dir)
+            made[key] = out
+        return made[key]
+
+    return factory
