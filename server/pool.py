@@ -15,7 +15,9 @@ import queue
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -85,7 +87,8 @@ class ModelPool:
         self._running: dict[int, float] = {}  # thread id -> perf_counter at start
         self._busy: deque[tuple[float, float]] = deque()  # (end, duration) in perf_counter seconds
         self._recent_ms: deque[float] = deque(maxlen=64)  # compute times of recent inferences
-        self._whole: SegmentRunner | None = None
+        self._whole: SegmentRunner | None = None  # loaded on the first profile request
+        self._whole_lock = threading.Lock()
 
     # -- shape checks -------------------------------------------------------------------------------
     @property
@@ -136,29 +139,37 @@ class ModelPool:
         mean_s = (sum(self._recent_ms) / len(self._recent_ms) / 1e3) if self._recent_ms else 0.1
         return max(1, math.ceil(self._outstanding * mean_s / self.pool_size))
 
-    def _infer_on_chain(
-        self, x: np.ndarray, start: int, stop: int, dequantize: bool, submitted: float
-    ) -> PoolRun:
+    @contextmanager
+    def _checkout(self) -> Iterator[tuple[SegmentChain, float]]:
+        """Take a free chain (blocking) and account its busy time; yields (chain, start perf_counter)."""
         chain = self._free.get()
         began = time.perf_counter()
         ident = threading.get_ident()
         with self._lock:
             self._running[ident] = began
         try:
-            result = chain.run(x, start, stop)
-            output = chain.finish_output(result.output, stop) if dequantize else result.output
+            yield chain, began
         finally:
             ended = time.perf_counter()
             self._free.put(chain)
             with self._lock:
                 del self._running[ident]
                 self._busy.append((ended, ended - began))
-                self._recent_ms.append((ended - began) * 1e3)
                 self._trim_locked(ended)
+
+    def _infer_on_chain(
+        self, x: np.ndarray, start: int, stop: int, dequantize: bool, submitted: float
+    ) -> PoolRun:
+        with self._checkout() as (chain, began):
+            result = chain.run(x, start, stop)
+            output = chain.finish_output(result.output, stop) if dequantize else result.output
+            compute_ms = (time.perf_counter() - began) * 1e3
+        with self._lock:
+            self._recent_ms.append(compute_ms)
         return PoolRun(
             output=output,
             queue_ms=(began - submitted) * 1e3,
-            compute_ms=(ended - began) * 1e3,
+            compute_ms=compute_ms,
             segment_ms=result.segment_ms,
         )
 
@@ -194,55 +205,28 @@ class ModelPool:
         return rows
 
     def _profile_on_chain(self, runs: int, device: str) -> list[ProfileRow]:
-        chain = self._free.get()
-        began = time.perf_counter()
-        try:
+        with self._checkout() as (chain, _began):
             rng = np.random.default_rng(0)
             stamp = datetime.now(UTC).isoformat(timespec="seconds")
             rows = []
             for seg, runner in zip(self.manifest.segments, chain.runners, strict=True):
                 stats = _time_runner(runner, rng, runs)
                 rows.append(
-                    self._row(
-                        seg.index,
-                        seg.first_layer,
-                        seg.last_layer,
-                        seg.out_bytes,
-                        seg.input.nbytes,
-                        stats,
-                        runs,
-                        device,
-                        stamp,
-                        seg.sha256,
-                    )
-                )
-            if self.manifest.whole_file and (self.bundle_dir / self.manifest.whole_file).is_file():
-                if self._whole is None:
-                    self._whole = SegmentRunner(
-                        self.bundle_dir / self.manifest.whole_file, num_threads=self.threads
-                    )
-                stats = _time_runner(self._whole, rng, runs)
+                    self._row(seg.index, seg.first_layer, seg.last_layer, seg.out_bytes, seg.input.nbytes,
+                              stats, runs, device, stamp, seg.sha256)
+                )  # fmt: skip
+            whole_file = self.manifest.whole_file
+            if whole_file and (self.bundle_dir / whole_file).is_file():
+                with self._whole_lock:  # one whole-model interpreter, one profiling thread at a time
+                    if self._whole is None:
+                        self._whole = SegmentRunner(self.bundle_dir / whole_file, num_threads=self.threads)
+                    stats = _time_runner(self._whole, rng, runs)
                 rows.append(
-                    self._row(
-                        WHOLE_MODEL_SEGMENT,
-                        "<whole>",
-                        "<whole>",
-                        self.manifest.output.nbytes,
-                        self.manifest.input.nbytes,
-                        stats,
-                        runs,
-                        device,
-                        stamp,
-                        self.manifest.whole_sha256 or "",
-                    )
-                )
+                    self._row(WHOLE_MODEL_SEGMENT, "<whole>", "<whole>", self.manifest.output.nbytes,
+                              self.manifest.input.nbytes, stats, runs, device, stamp,
+                              self.manifest.whole_sha256 or "")
+                )  # fmt: skip
             return rows
-        finally:
-            self._free.put(chain)
-            ended = time.perf_counter()
-            with self._lock:
-                self._busy.append((ended, ended - began))
-                self._trim_locked(ended)
 
     def _row(
         self,

@@ -15,6 +15,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 __all__ = ["ERROR_RESPONSES", "ApiError", "ErrorBody", "install_error_handlers"]
 
@@ -63,7 +64,7 @@ def install_error_handlers(app: FastAPI, count: Any) -> None:
     """Register the handlers; ``count(code)`` is called for every error response (metrics)."""
 
     async def on_http(_request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, HTTPException)
+        assert isinstance(exc, StarletteHTTPException)
         code = getattr(exc, "code", None) or _CODES.get(exc.status_code, f"http_{exc.status_code}")
         count(code)
         return _body(exc.status_code, code, str(exc.detail), exc.headers)
@@ -81,8 +82,6 @@ def install_error_handlers(app: FastAPI, count: Any) -> None:
         log.exception("unhandled error", exc_info=exc)
         count("internal")
         return _body(500, "internal", f"internal server error: {type(exc).__name__}")
-
-    from starlette.exceptions import HTTPException as StarletteHTTPException
 
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(RequestValidationError, on_validation)
