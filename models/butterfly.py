@@ -40,6 +40,7 @@ __all__ = [
     "ButterflyConfig",
     "EncodedFeatures",
     "FeatureQuantizer",
+    "check_butterfly_cut",
     "cut_activation",
     "decode_features",
     "dequantize_features",
@@ -196,7 +197,7 @@ def _bounded_activation(kind: str, name: str) -> keras.layers.Layer:
     return keras.layers.Activation(kind, name=name)
 
 
-def _check_cut(model: keras.Model, cut_layer: str) -> keras.layers.Layer:
+def check_butterfly_cut(model: keras.Model, cut_layer: str) -> keras.layers.Layer:
     names = [layer.name for layer in model.layers]
     if cut_layer not in names:
         raise InvalidCutError(f"model {model.name!r} has no layer {cut_layer!r}")
@@ -257,7 +258,7 @@ def insert_butterfly(model: keras.Model, cut_layer: str, config: ButterflyConfig
     from keras import layers
 
     cfg = ButterflyConfig(channels=config) if isinstance(config, int) else config
-    cut = _check_cut(model, cut_layer)
+    cut = check_butterfly_cut(model, cut_layer)
     _, height, width, channels = (int(d) if d is not None else 0 for d in cut.output.shape)
     if cfg.stride == 2 and (height % 2 or width % 2):
         raise InvalidCutError(

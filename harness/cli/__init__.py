@@ -36,6 +36,7 @@ def _register() -> None:
     models_cmd.register(app)
     __import__("harness.cli.serve_cmd", fromlist=["register"]).register(app)
     __import__("harness.cli.plan_cmd", fromlist=["register"]).register(app)
+    __import__("harness.cli.butterfly_cmd", fromlist=["register"]).register(app)
 
 
 def main(argv: list[str] | None = None) -> int:
