@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, NamedTuple, Protocol, runtime_checkable
@@ -93,6 +94,16 @@ class BenchmarkStats:
     power_mw: float = math.nan  # power above idle while the runner computed
     wall_s: float = math.nan  # harness wall time of the call (push excluded)
     samples_us: list[float] = field(default_factory=list)  # per-run times when the runner exposes them
+    warmup_count: int = 0  # runs of the warm-up phase (its stats line), 0 when not printed
+
+    @property
+    def runner_s(self) -> float:
+        """Time the runner itself reports spending (s): init + warm-up runs + measured runs."""
+        total_us = 0.0
+        for value in (self.init_us, self.warmup_count * self.warmup_avg_us, self.count * self.mean_ms * 1e3):
+            if not math.isnan(value):
+                total_us += value
+        return total_us / 1e6
 
     @property
     def mean_ms(self) -> float:
@@ -200,6 +211,10 @@ class Device(Protocol):
 
     def push_bundle(self, bundle_dir: Path) -> PushResult:
         """Make a bundle's files available on the device, skipping files that are already there."""
+        ...
+
+    def energy_session(self) -> AbstractContextManager[None]:
+        """Context in which energy can be measured (battery unplugged on Android; no-op locally)."""
         ...
 
     def benchmark(

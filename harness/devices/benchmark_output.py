@@ -19,6 +19,7 @@ callers pass both, concatenated.
 
 from __future__ import annotations
 
+import math
 import re
 
 from harness.devices.base import BenchmarkStats
@@ -101,9 +102,10 @@ def parse_summary_line(line: str) -> dict[str, float] | None:
         out["init_us"] = values["Init"]
     if "Warmup" in values:
         out["warmup_avg_us"] = values["Warmup"]
-    inference = values.get("no stats", values.get("Inference"))
-    if inference is not None:
-        out["inference_avg_us"] = inference
+    for key in ("no stats", "Inference"):
+        if key in values:
+            out["inference_avg_us"] = values[key]
+            break
     return out or None
 
 
@@ -129,7 +131,7 @@ def parse_benchmark_output(text: str) -> BenchmarkStats:
         parsed = parse_stat_line(line)
         if parsed is not None and summary is None:
             stat_lines.append((number, parsed))
-    measured = _measured_run(stat_lines, last_header)
+    measured, warmup = _measured_run(stat_lines, last_header)
     if measured is None and summary is None:
         tail = "\n".join(line for line in lines if line.strip())[-600:]
         raise BenchmarkOutputError(
@@ -141,20 +143,27 @@ def parse_benchmark_output(text: str) -> BenchmarkStats:
         setattr(stats, name, int(value) if name == "count" else value)
     for name, value in (summary or {}).items():
         setattr(stats, name, value)
+    if warmup is not None:
+        stats.warmup_count = int(warmup["count"])
+        if math.isnan(stats.warmup_avg_us) and "avg_us" in warmup:
+            stats.warmup_avg_us = warmup["avg_us"]
     stats.output_format = _format_name(measured, summary, text)
     return stats
 
 
 def _measured_run(
     stat_lines: list[tuple[int, dict[str, float]]], last_header: int
-) -> dict[str, float] | None:
-    """The stats line that belongs to the measured run (after the last ``Running benchmark`` header)."""
+) -> tuple[dict[str, float] | None, dict[str, float] | None]:
+    """The measured run's stats (after the last ``Running benchmark`` header) and the warm-up's before it."""
     if not stat_lines:
-        return None
-    after_header = [stats for number, stats in stat_lines if number > last_header]
-    if last_header >= 0 and after_header:
-        return after_header[0]
-    return stat_lines[-1][1]
+        return None, None
+    position = len(stat_lines) - 1
+    if last_header >= 0:
+        after = [i for i, (number, _) in enumerate(stat_lines) if number > last_header]
+        if after:
+            position = after[0]
+    warmup = stat_lines[position - 1][1] if position > 0 else None
+    return stat_lines[position][1], warmup
 
 
 def _format_name(measured: dict[str, float] | None, summary: dict[str, float] | None, text: str) -> str:

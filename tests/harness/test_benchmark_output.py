@@ -108,3 +108,10 @@ def test_stderr_and_stdout_concatenated_in_any_order() -> None:
     stats = parse_benchmark_output("WARNING: stderr noise first\n" + stdout)
     assert stats.median_us == 1239807
     assert "percentiles" in stats.output_format
+
+
+def test_warmup_phase_is_counted_for_the_runner_time() -> None:
+    stats = parse_benchmark_output((DATA / "tf115_android_op_profiling.txt").read_text())
+    assert stats.warmup_count == 6
+    # init 1892 µs + 6 warm-up runs x 86184.3 µs + 50 runs x 115062 µs
+    assert stats.runner_s == pytest.approx((1892 + 6 * 86184.3 + 50 * 115062) / 1e6)

@@ -1,0 +1,179 @@
+"""Battery drain during a run: sample ``current_now``/``voltage_now``, subtract idle, get mJ/inference.
+
+Android exposes the fuel gauge at ``/sys/class/power_supply/battery/{current_now (µA), voltage_now
+(µV)}``. The sign of ``current_now`` differs between vendors (negative while discharging on some,
+positive on others), so the sign is calibrated per device from the idle samples taken while the phone
+is unplugged (discharging): whatever sign the idle current has is "discharge". The energy of one
+inference is the power above the idle baseline while the runner works times its latency.
+
+Sampling runs on a parallel stream (its own thread and its own adb shell connections) while the
+benchmark runs on another; ``dumpsys battery unplug`` makes the phone believe it is on battery (so the
+fuel gauge reports discharge) and ``dumpsys battery reset`` must follow in every case, which
+:func:`battery_unplugged` guarantees with try/finally (exceptions and Ctrl-C included).
+
+Caveats (see docs/devices.md): a USB cable charges the phone, which hides the drain (use wireless adb
+or a power-switching hub); Android Studio emulators report a constant current, so no drain is visible
+and the device profile's power model is used instead (:func:`excess_power_mw` returns None).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = [
+    "BATTERY_DIR",
+    "BatterySampler",
+    "PowerSample",
+    "battery_unplugged",
+    "calibrate_sign",
+    "energy_per_inference_mj",
+    "excess_power_mw",
+    "parse_battery_reading",
+    "power_mw",
+]
+
+log = logging.getLogger(__name__)
+
+BATTERY_DIR = "/sys/class/power_supply/battery"
+_MIN_VISIBLE_DRAIN = 0.01  # excess below 1% of idle power counts as "no visible drain"
+
+
+@dataclass(frozen=True)
+class PowerSample:
+    """One fuel-gauge reading: host monotonic time (s), raw current (µA, vendor sign), voltage (µV)."""
+
+    t_s: float
+    current_ua: float
+    voltage_uv: float
+
+
+def parse_battery_reading(text: str) -> tuple[float, float]:
+    """Parse the output of ``cat current_now voltage_now`` into (µA, µV).
+
+    Some kernels report millivolts; a voltage below 100 000 is taken as mV and scaled to µV.
+    """
+    values = [float(token) for token in text.split()]
+    if len(values) < 2:
+        raise ValueError(f"expected current_now and voltage_now, got {text!r}")
+    current_ua, voltage = values[0], values[1]
+    if 0 < abs(voltage) < 100_000:  # mV (e.g. 3850) instead of µV (3850000)
+        voltage *= 1000
+    return current_ua, voltage
+
+
+def calibrate_sign(idle: list[PowerSample]) -> int:
+    """+1 or -1: the factor that makes the discharge current positive on this device.
+
+    Taken from the median idle current while unplugged; +1 when it is exactly zero (no information).
+    """
+    if not idle:
+        return 1
+    median = float(np.median([s.current_ua for s in idle]))
+    return -1 if median < 0 else 1
+
+
+def power_mw(samples: list[PowerSample], sign: int) -> np.ndarray:
+    """Power of each sample in mW: (sign · µA) · µV = 1e-12 W = 1e-9 mW."""
+    return np.array([sign * s.current_ua * s.voltage_uv / 1e9 for s in samples], dtype=np.float64)
+
+
+def _trimmed_mean(values: np.ndarray, fraction: float = 0.1) -> float:
+    """Mean without the lowest and highest ``fraction`` of values (drops samples at run edges)."""
+    ordered = np.sort(values)
+    cut = int(len(ordered) * fraction)
+    kept = ordered[cut : len(ordered) - cut] if len(ordered) > 2 * cut else ordered
+    return float(np.mean(kept))
+
+
+def excess_power_mw(idle: list[PowerSample], run: list[PowerSample], sign: int) -> float | None:
+    """Average power above the idle baseline while the runner worked (mW), or None if no drain shows.
+
+    None means the fuel gauge did not move (constant-current emulators, a charging phone, too few
+    samples): the caller falls back to the device's power model and says so.
+    """
+    if len(idle) < 2 or len(run) < 3:
+        return None
+    idle_mw = _trimmed_mean(power_mw(idle, sign))
+    run_mw = _trimmed_mean(power_mw(run, sign))
+    excess = run_mw - idle_mw
+    if excess <= _MIN_VISIBLE_DRAIN * max(abs(idle_mw), 1.0):
+        return None
+    return excess
+
+
+def energy_per_inference_mj(excess_mw: float, latency_ms: float) -> float:
+    """mW × ms / 1000 = mJ."""
+    return excess_mw * latency_ms / 1e3
+
+
+class BatterySampler:
+    """Read the fuel gauge every ``period_s`` on a background thread until stopped.
+
+    ``read`` returns (µA, µV); on AdbDevice each call is its own adb shell stream, so sampling runs in
+    parallel with the benchmark's stream. Errors while sampling end the sampling (logged), never the run.
+    """
+
+    def __init__(self, read: Callable[[], tuple[float, float]], *, period_s: float = 0.02):
+        self._read = read
+        self._period_s = period_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.samples: list[PowerSample] = []
+        self.error: Exception | None = None
+
+    def collect(self, duration_s: float) -> list[PowerSample]:
+        """Sample in the calling thread for ``duration_s`` (used for the idle baseline)."""
+        out: list[PowerSample] = []
+        end = time.monotonic() + duration_s
+        while time.monotonic() < end:
+            current, voltage = self._read()
+            out.append(PowerSample(time.monotonic(), current, voltage))
+            time.sleep(self._period_s)
+        return out
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                current, voltage = self._read()
+            except Exception as exc:  # any transport error ends sampling, not the run
+                self.error = exc
+                log.warning("battery sampling stopped: %s", exc)
+                return
+            self.samples.append(PowerSample(time.monotonic(), current, voltage))
+            self._stop.wait(self._period_s)
+
+    def __enter__(self) -> BatterySampler:
+        self.samples = []
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="battery-sampler", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5.0)
+
+
+@contextmanager
+def battery_unplugged(run_dumpsys: Callable[[list[str]], object]) -> Iterator[None]:
+    """``dumpsys battery unplug`` on entry and ``dumpsys battery reset`` on exit, whatever happens.
+
+    ``run_dumpsys`` runs ``dumpsys battery <args>`` on the device. A failing reset (device gone) is
+    logged, not raised, so it never hides the error that ended the run.
+    """
+    run_dumpsys(["unplug"])
+    try:
+        yield
+    finally:
+        try:
+            run_dumpsys(["reset"])
+        except Exception as exc:  # the device may be gone; the original error matters more
+            log.warning("could not reset the battery state (run `adb shell dumpsys battery reset`): %s", exc)

@@ -1,0 +1,239 @@
+"""The host itself as a device: LiteRT in-process, energy from a device profile's power model.
+
+Useful as the "mobile" side when no phone is at hand (the profile's power model turns latency into
+energy), and the only device that can time the backward pass of each segment (TensorFlow gradient of
+the Keras segment), which training plans need. TensorFlow is imported only inside
+:meth:`LocalDevice.measure_backward`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import platform
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from harness.devices.base import BenchmarkStats, ChainRun, DeviceFacts, PushResult
+from harness.errors import DeviceError
+from harness.profiles import DeviceProfile, load_device
+from models.bundle import MANIFEST_NAME, read_manifest
+from models.runtime import SegmentChain, SegmentRunner, backend_name
+
+if TYPE_CHECKING:
+    import keras
+
+    from models.graph import LayerGraph
+
+__all__ = ["LocalDevice", "stats_from_samples"]
+
+
+def stats_from_samples(samples_us: list[float], *, init_us: float, warmup_us: list[float]) -> BenchmarkStats:
+    """Build :class:`BenchmarkStats` from per-run times (µs), as ``benchmark_model`` would report them."""
+    arr = np.asarray(samples_us, dtype=np.float64)
+    p5, median, p95 = np.percentile(arr, [5, 50, 95])
+    return BenchmarkStats(
+        count=len(arr),
+        first_us=float(arr[0]),
+        curr_us=float(arr[-1]),
+        min_us=float(arr.min()),
+        max_us=float(arr.max()),
+        avg_us=float(arr.mean()),
+        std_us=float(arr.std()),
+        p5_us=float(p5),
+        median_us=float(median),
+        p95_us=float(p95),
+        init_us=init_us,
+        first_inference_us=float(warmup_us[0]) if warmup_us else float(arr[0]),
+        warmup_avg_us=float(np.mean(warmup_us)) if warmup_us else math.nan,
+        inference_avg_us=float(arr.mean()),
+        output_format="in-process",
+        samples_us=[float(v) for v in arr],
+    )
+
+
+class LocalDevice:
+    """LiteRT on the host; ``profile`` (name or :class:`DeviceProfile`) gives power for energy."""
+
+    serial = "local"
+
+    def __init__(self, profile: str | DeviceProfile = "generic-phone"):
+        self.profile = profile if isinstance(profile, DeviceProfile) else load_device(profile)
+        self._chains: dict[tuple[str, int], SegmentChain] = {}
+
+    @property
+    def name(self) -> str:
+        return "local"
+
+    def facts(self) -> DeviceFacts:
+        """The host's own facts (platform, CPU count); SDK 0 because it is not Android."""
+        return DeviceFacts(
+            serial="local",
+            kind="local",
+            model=platform.node() or "host",
+            manufacturer=platform.system(),
+            abi=platform.machine(),
+            sdk=0,
+            release=platform.release(),
+            cpu_count=os.cpu_count() or 1,
+            boot_completed=True,
+        )
+
+    def push_bundle(self, bundle_dir: Path) -> PushResult:
+        """Nothing to copy: the bundle's files are used where they are."""
+        bundle_dir = Path(bundle_dir).resolve()
+        manifest = read_manifest(bundle_dir)
+        names = [seg.file for seg in manifest.segments] + (
+            [manifest.whole_file] if manifest.whole_file else []
+        )
+        names.append(MANIFEST_NAME)
+        return PushResult(
+            remote_dir=str(bundle_dir),
+            files={name: str(bundle_dir / name) for name in names},
+            pushed=[],
+            skipped=names,
+            bytes_pushed=0,
+            seconds=0.0,
+        )
+
+    @contextlib.contextmanager
+    def energy_session(self) -> Iterator[None]:
+        """No battery to unplug: energy comes from the power model."""
+        yield
+
+    def benchmark(
+        self,
+        model_path: str,
+        *,
+        threads: int = 1,
+        runs: int = 50,
+        warmup_runs: int = 1,
+        min_secs: float = 0.0,
+        max_secs: float = 150.0,
+        use_xnnpack: bool | None = None,
+        taskset_mask: str | None = None,
+        measure_energy: bool = False,
+    ) -> BenchmarkStats:
+        """The benchmark_model loop in-process: warm-up, then at least ``runs`` and ``min_secs``, at most ``max_secs``.
+
+        ``use_xnnpack`` is LiteRT's default here (XNNPACK on); ``taskset_mask`` (hex) pins this process
+        for the duration on Linux.
+        """
+        started = time.perf_counter()
+        with _pinned(taskset_mask):
+            t0 = time.perf_counter()
+            runner = SegmentRunner(Path(model_path), num_threads=threads)
+            init_us = (time.perf_counter() - t0) * 1e6
+            x = runner.random_input(np.random.default_rng(0))
+            warmup = [_timed_us(runner, x) for _ in range(max(warmup_runs, 0))]
+            samples: list[float] = []
+            loop_start = time.perf_counter()
+            while True:
+                samples.append(_timed_us(runner, x))
+                elapsed = time.perf_counter() - loop_start
+                if (len(samples) >= runs and elapsed >= min_secs) or elapsed >= max_secs:
+                    break
+        stats = stats_from_samples(samples, init_us=init_us, warmup_us=warmup)
+        stats.wall_s = time.perf_counter() - started
+        if measure_energy:
+            power = self.profile.compute_power_mw(threads)
+            stats = stats.with_energy(self.profile.compute_energy_mj(stats.mean_ms, threads), power)
+        return stats
+
+    def _chain(self, bundle_dir: Path, threads: int) -> SegmentChain:
+        key = (str(Path(bundle_dir).resolve()), threads)
+        if key not in self._chains:
+            self._chains[key] = SegmentChain(Path(bundle_dir), num_threads=threads)
+        return self._chains[key]
+
+    def run_chain(
+        self, bundle_dir: Path, segment_indices: list[int], x: np.ndarray, *, threads: int = 1
+    ) -> ChainRun:
+        """Run contiguous segments in-process; energy = power model × each segment's time."""
+        indices = list(segment_indices)
+        if not indices or indices != list(range(indices[0], indices[0] + len(indices))):
+            raise DeviceError(f"segment indices {indices} are not a contiguous, non-empty range")
+        result = self._chain(bundle_dir, threads).run(x, indices[0], indices[-1] + 1)
+        energy = sum(self.profile.compute_energy_mj(ms, threads) for ms in result.segment_ms)
+        return ChainRun(result.output, result.segment_ms, energy)
+
+    def measure_backward(
+        self,
+        model: keras.Model,
+        graph: LayerGraph,
+        start: int,
+        stop: int,
+        *,
+        runs: int = 10,
+        threads: int = 1,
+    ) -> tuple[float, float]:
+        """Median time (ms) and power-model energy (mJ) of the gradient of segments ``start..stop-1``.
+
+        The gradient is taken with respect to the segment's input and trainable weights of the loss
+        ``sum(output)`` (a float Keras segment, batch 1), as a training step's backward pass would.
+        """
+        from models.split import segment_model
+        from models.tf_import import ensure_tensorflow
+
+        ensure_tensorflow()
+        import tensorflow as tf
+
+        segment = segment_model(model, graph, start, stop)
+        shape = (1, *tuple(int(d) for d in segment.inputs[0].shape[1:]))
+        x = tf.constant(np.random.default_rng(0).standard_normal(shape).astype(np.float32))
+        variables = segment.trainable_variables
+
+        @tf.function(reduce_retracing=True)
+        def backward(inp: Any) -> Any:
+            with tf.GradientTape() as tape:
+                tape.watch(inp)
+                loss = tf.reduce_sum(segment(inp, training=True))
+            return tape.gradient(loss, [inp, *variables])
+
+        backward(x)  # trace + warm up
+        times: list[float] = []
+        for _ in range(max(runs, 1)):
+            t0 = time.perf_counter()
+            grads = backward(x)
+            _ = [g.numpy() for g in grads if g is not None]
+            times.append((time.perf_counter() - t0) * 1e3)
+        ms = float(np.median(times))
+        return ms, self.profile.compute_energy_mj(ms, threads)
+
+    @property
+    def runtime(self) -> str:
+        """Name of the interpreter used (``litert`` normally)."""
+        return backend_name()
+
+    def close(self) -> None:
+        self._chains.clear()
+
+    def __repr__(self) -> str:
+        return f"LocalDevice(profile={self.profile.name!r})"
+
+
+def _timed_us(runner: SegmentRunner, x: np.ndarray) -> float:
+    t0 = time.perf_counter()
+    runner.run(x)
+    return (time.perf_counter() - t0) * 1e6
+
+
+@contextlib.contextmanager
+def _pinned(mask: str | None) -> Iterator[None]:
+    """Pin the process to the CPUs of a hex mask (``"f0"``) on Linux, restoring the old affinity."""
+    if not mask or not hasattr(os, "sched_setaffinity"):
+        yield
+        return
+    bits = int(mask, 16)
+    cpus = {i for i in range(bits.bit_length()) if bits >> i & 1}
+    old = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cpus)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, old)
