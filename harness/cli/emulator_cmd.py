@@ -1,0 +1,46 @@
+"""``jointdnn emulator start``: run an emulated Android device that adb connects to (a test device)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import typer
+
+__all__ = ["register"]
+
+emulator_app = typer.Typer(
+    help="An emulated Android test device that the real adb server connects to (loopback, no auth).",
+    no_args_is_help=True,
+)
+
+
+@emulator_app.command("start")
+def start(
+    port: int = typer.Option(0, "--port", "-p", help="TCP port (0: a free one; never 5555-5585)."),
+    profile: str = typer.Option("generic-phone", "--profile", help="Device profile name or YAML path."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (loopback unless told)."),
+    root: Path | None = typer.Option(None, "--root", help="Keep the device image in this folder."),
+    register: bool = typer.Option(True, "--register/--no-register", help="Run `adb connect` to it."),
+) -> None:
+    """Start the device, `adb connect` to it, and serve until Ctrl-C (then `adb disconnect`)."""
+    from harness.emulator import EmulatedDevice
+
+    stop = threading.Event()
+    with EmulatedDevice(profile, host=host, port=port, root_dir=root, register=register) as device:
+        typer.echo(f"emulated {device.profile.name} ({device.profile.model}) listening on {device.serial}")
+        if register:
+            typer.echo(f"registered with the adb server: adb -s {device.serial} shell")
+        else:
+            typer.echo(f"connect with: adb connect {device.serial}")
+        typer.echo("this is a test device (no authentication); press Ctrl-C to stop")
+        try:
+            while not stop.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            typer.echo("stopping: adb disconnect and closing connections")
+
+
+def register(app: typer.Typer) -> None:
+    """Attach the emulator group to the main app."""
+    app.add_typer(emulator_app, name="emulator")

@@ -1,0 +1,183 @@
+"""``EmulatedDevice``: a test Android device that the real adb server connects to over TCP.
+
+    with EmulatedDevice("generic-phone") as device:      # listens on 127.0.0.1:<free port>
+        adbutils.AdbClient().device(device.serial).shell("getprop ro.product.model")
+
+It listens on loopback only unless told otherwise (it is a test device: no authentication), never on
+5555-5585 (the adb server would auto-register it as an emulator), and registers itself with
+``adb connect host:port`` on the adb server (started if needed) using ``adb`` from PATH or the binary
+bundled with adbutils. Several devices with different profiles can run in one process.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+
+from harness.emulator.android_commands import ANDROID_PROGRAMS
+from harness.emulator.battery import Battery
+from harness.emulator.commands import FILE_PROGRAMS
+from harness.emulator.programs import BUILTIN_PROGRAMS
+from harness.emulator.protocol import connect_banner
+from harness.emulator.services import make_resolver
+from harness.emulator.system import AndroidSystem
+from harness.emulator.transport import TransportServer
+from harness.errors import DeviceError
+from harness.profiles import DeviceProfile, load_device
+
+__all__ = ["EmulatedDevice", "adb_binary", "serial_number"]
+
+log = logging.getLogger(__name__)
+
+_ADB_TIMEOUT_S = 30.0  # starting the adb server can take a few seconds on a loaded machine
+
+
+def adb_binary() -> str:
+    """``adb`` from PATH, else the binary bundled with adbutils."""
+    found = shutil.which("adb")
+    if found:
+        return found
+    import adbutils
+
+    return str(adbutils.adb_path())
+
+
+def serial_number(profile: DeviceProfile) -> str:
+    """``ro.serialno`` of an emulated device: stable per profile, so measured profiles keep their folder."""
+    return f"emulated-{profile.name}"
+
+
+class EmulatedDevice:
+    """An emulated Android phone: ADB transport server + device image + battery model."""
+
+    def __init__(
+        self,
+        profile: str | DeviceProfile = "generic-phone",
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        root_dir: Path | None = None,
+        register: bool = True,
+    ):
+        self.profile = profile if isinstance(profile, DeviceProfile) else load_device(profile)
+        self.host = host
+        self.requested_port = port
+        self.register = register
+        self._own_root = root_dir is None
+        self.root_dir = Path(root_dir) if root_dir is not None else None
+        self.system: AndroidSystem | None = None
+        self._server: TransportServer | None = None
+        self._registered = False
+
+    # --- lifecycle ----------------------------------------------------------------------------------
+    def start(self) -> EmulatedDevice:
+        """Build the image, listen, and (if ``register``) ``adb connect`` to it; returns ``self``."""
+        if self._server is not None:
+            return self
+        if self.root_dir is None:
+            self.root_dir = Path(tempfile.mkdtemp(prefix=f"jointdnn-emu-{self.profile.name}-"))
+        self.root_dir.mkdir(parents=True, exist_ok=True)
+        self.system = AndroidSystem(
+            self.profile,
+            self.root_dir,
+            serial=serial_number(self.profile),
+            programs={**FILE_PROGRAMS, **ANDROID_PROGRAMS},
+        )
+        self.system.builtin_files.update(BUILTIN_PROGRAMS)
+        banner = connect_banner(self.system.all_props())
+        self._server = TransportServer(
+            banner, make_resolver(self.system), host=self.host, port=self.requested_port
+        )
+        self._server.start()
+        log.info("emulated device %s listening on %s", self.profile.name, self.serial)
+        if self.register:
+            try:
+                self._adb_connect()
+            except BaseException:
+                self.stop()
+                raise
+        return self
+
+    def stop(self) -> None:
+        """``adb disconnect`` (if registered), close every connection, remove a temporary image."""
+        if self._registered:
+            self._run_adb("disconnect", self.serial, check=False)
+            self._registered = False
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+        if self._own_root and self.root_dir is not None:
+            shutil.rmtree(self.root_dir, ignore_errors=True)
+            self.root_dir = None
+
+    def __enter__(self) -> EmulatedDevice:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # --- facts --------------------------------------------------------------------------------------
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise DeviceError(
+                "the emulated device is not started; call start() or use it as a context manager"
+            )
+        return self._server.port
+
+    @property
+    def serial(self) -> str:
+        """The adb serial: ``host:port``."""
+        return f"{self.host}:{self.port}"
+
+    @property
+    def battery(self) -> Battery:
+        return self._system().battery
+
+    def _system(self) -> AndroidSystem:
+        if self.system is None:
+            raise DeviceError(
+                "the emulated device is not started; call start() or use it as a context manager"
+            )
+        return self.system
+
+    def device_path(self, path: str) -> Path:
+        """Host path of a device path (tests read the image directly)."""
+        return self._system().fs.host_path(path)
+
+    # --- adb server ---------------------------------------------------------------------------------
+    def _run_adb(self, *args: str, check: bool = True) -> str:
+        command = [adb_binary(), *args]
+        try:
+            done = subprocess.run(
+                command, capture_output=True, text=True, timeout=_ADB_TIMEOUT_S, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            if not check:
+                return ""
+            raise DeviceError(f"`{' '.join(command)}` failed: {exc}") from None
+        output = (done.stdout + done.stderr).strip()
+        if check and done.returncode != 0:
+            raise DeviceError(f"`{' '.join(command)}` exited with {done.returncode}: {output}")
+        return output
+
+    def _adb_connect(self) -> None:
+        output = self._run_adb("connect", self.serial)
+        if "connected to" not in output:
+            raise DeviceError(f"adb could not connect to the emulated device at {self.serial}: {output}")
+        self._registered = True
+        deadline = time.monotonic() + _ADB_TIMEOUT_S
+        state = ""
+        while time.monotonic() < deadline:
+            state = self._run_adb("-s", self.serial, "get-state", check=False)
+            if state == "device":
+                return
+            time.sleep(0.05)
+        raise DeviceError(f"the emulated device {self.serial} did not come online in adb (state: {state!r})")

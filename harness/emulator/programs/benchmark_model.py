@@ -1,0 +1,274 @@
+"""``/data/local/tmp/benchmark_model`` on the emulated device: TFLite's benchmark tool, run on LiteRT.
+
+It accepts the real tool's flags (``--graph``, ``--num_threads``, ``--num_runs``, ``--warmup_runs``,
+``--min_secs``, ``--max_secs``, ``--warmup_min_secs``, ``--run_delay``, ``--use_xnnpack``,
+``--enable_op_profiling`` ... unknown ones fail with "Unconsumed cmdline flags") and prints what
+``tensorflow/lite/tools/benchmark`` prints, on **stderr** like the real tool (its ``TFLITE_LOG`` writes
+to stderr):
+
+    INFO: Initialized session in 3.282ms.
+    INFO: Running benchmark for at least 1 iterations and at least 0.5 seconds but terminate if exceeding 150 seconds.
+    INFO: count=32 first=33164 curr=15530 min=15266 max=33164 avg=15843.2 std=3051 p5=15300 median=15500 p95=16000
+
+    INFO: Inference timings in us: Init: 3282, First inference: 33164, Warmup (avg): 15843.2, Inference (avg): 15590.3
+
+The run loop is the real one: each phase runs until it has done at least ``runs`` iterations *and* spent
+at least ``min_secs``, but stops starting new iterations after ``max_secs``. A phase whose timings are
+all equal prints ``count=N curr=X`` only (the real ``Stat`` does the same). While the loop runs, the
+device's battery sees the profile's compute power (idle + active), per invocation.
+
+Per-operator profiling (``--enable_op_profiling=true``) is accepted but cannot be reproduced: LiteRT's
+Python API exposes no op profiler; the tool says so in its log instead of inventing numbers.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from typing import Any
+
+from harness.emulator.process import Process
+from harness.emulator.programs.flags import Flag, FlagError, parse_flags
+
+__all__ = ["FLAGS", "benchmark_model", "format_stat"]
+
+FLAGS = [
+    Flag("graph", str, "", "path to the .tflite model"),
+    Flag("num_threads", int, -1, "number of threads (-1: the runtime's default, 1 on this device)"),
+    Flag("num_runs", int, 50, "expected number of runs, see also min_secs, max_secs"),
+    Flag("min_secs", float, 1.0, "minimum number of seconds to rerun for"),
+    Flag("max_secs", float, 150.0, "maximum number of seconds to rerun for"),
+    Flag("run_delay", float, -1.0, "delay between runs in seconds"),
+    Flag("warmup_runs", int, 1, "minimum number of warm-up runs"),
+    Flag("warmup_min_secs", float, 0.5, "minimum number of seconds of warm-up"),
+    Flag(
+        "use_xnnpack", bool, False, "explicitly apply the XNNPACK delegate (false disables the default one)"
+    ),
+    Flag("enable_op_profiling", bool, False, "enable op profiling"),
+    Flag("max_profiling_buffer_entries", int, 1024, "max profiling buffer entries"),
+    Flag("profiling_output_csv_file", str, "", "file to write op profiling to"),
+    Flag("benchmark_name", str, "", "benchmark name"),
+    Flag("output_prefix", str, "", "benchmark output prefix"),
+    Flag("verbose", bool, False, "log all parameter values"),
+    Flag("report_peak_memory_footprint", bool, False, "report the peak memory footprint"),
+    Flag("use_gpu", bool, False, "use the GPU delegate (not available on this device)"),
+    Flag("use_nnapi", bool, False, "use NNAPI (not available on this device)"),
+    Flag("allow_fp16", bool, False, "allow fp16"),
+    Flag("input_layer", str, "", "input layer names"),
+    Flag("input_layer_shape", str, "", "input layer shapes"),
+    Flag("input_layer_value_range", str, "", "input value ranges"),
+    Flag("require_full_delegation", bool, False, "require full delegation"),
+    Flag("enable_platform_tracing", bool, False, "enable platform tracing"),
+    Flag("print_preinvoke_state", bool, False, "print pre-invoke state"),
+    Flag("print_postinvoke_state", bool, False, "print post-invoke state"),
+]
+_LOGGED_PARAMS = [  # flag -> log label, in the real tool's order (logged when set or with --verbose)
+    ("num_runs", "Min num runs"),
+    ("min_secs", "Min runs duration (seconds)"),
+    ("max_secs", "Max runs duration (seconds)"),
+    ("run_delay", "Inter-run delay (seconds)"),
+    ("num_threads", "Num threads"),
+    ("benchmark_name", "Benchmark name"),
+    ("output_prefix", "Output prefix"),
+    ("warmup_runs", "Min warmup runs"),
+    ("warmup_min_secs", "Min warmup runs duration (seconds)"),
+    ("graph", "Graph"),
+    ("enable_op_profiling", "Enable op profiling"),
+    ("use_xnnpack", "Use xnnpack"),
+]
+
+
+def _num(value: float) -> str:
+    """A double as C++ ``ostream`` prints it by default (6 significant digits: 15843.2, 1.04176e+06)."""
+    return f"{value:.6g}"
+
+
+def _param(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, float):
+        return _num(value)
+    return str(value)
+
+
+def format_stat(samples_us: list[int]) -> str:
+    """tensorflow::Stat::OutputToStream (with the percentiles of recent versions)."""
+    if not samples_us:
+        return "count=0"
+    count = len(samples_us)
+    low, high = min(samples_us), max(samples_us)
+    if low == high:
+        return f"count={count} curr={samples_us[-1]}" + ("(all same)" if count > 1 else "")
+    avg = sum(samples_us) / count
+    std = int(math.sqrt(max(0.0, sum(s * s for s in samples_us) / count - avg * avg)))
+    ordered = sorted(samples_us)
+
+    def pct(p: float) -> int:
+        return ordered[min(count - 1, int(p / 100 * count))]
+
+    return (
+        f"count={count} first={samples_us[0]} curr={samples_us[-1]} min={low} max={high} avg={_num(avg)} "
+        f"std={std} p5={pct(5)} median={pct(50)} p95={pct(95)}"
+    )
+
+
+def _rss_mb() -> float:
+    try:
+        with open("/proc/self/statm") as handle:
+            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+class _Runner:
+    """One loaded model with random inputs; ``invoke`` runs once and returns the wall time (µs)."""
+
+    def __init__(self, model: bytes, threads: int, use_default_delegates: bool):
+        import numpy as np
+
+        from models.runtime import interpreter_class
+
+        cls = interpreter_class()
+        kwargs: dict[str, Any] = {"model_content": model, "num_threads": threads}
+        if not use_default_delegates:
+            from ai_edge_litert.interpreter import OpResolverType
+
+            kwargs["experimental_op_resolver_type"] = OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+        self.interpreter = cls(**kwargs)
+        self.interpreter.allocate_tensors()
+        rng = np.random.default_rng(0)
+        for detail in self.interpreter.get_input_details():
+            dtype = np.dtype(detail["dtype"])
+            shape = [max(1, int(d)) for d in detail["shape"]]
+            if np.issubdtype(dtype, np.integer):
+                info = np.iinfo(dtype)
+                data = rng.integers(info.min, info.max, size=shape, endpoint=True).astype(dtype)
+            elif dtype == np.bool_:
+                data = rng.integers(0, 2, size=shape).astype(dtype)
+            else:
+                data = rng.uniform(-1.0, 1.0, size=shape).astype(dtype)
+            self.interpreter.set_tensor(detail["index"], data)
+
+    def invoke(self) -> int:
+        start = time.perf_counter_ns()
+        self.interpreter.invoke()
+        return (time.perf_counter_ns() - start) // 1000
+
+
+def _run_phase(
+    p: Process, runner: _Runner, runs: int, min_secs: float, max_secs: float, delay_s: float, threads: int
+) -> list[int]:
+    log = _logger(p)
+    log(
+        f"Running benchmark for at least {runs} iterations and at least {_num(min_secs)} seconds but "
+        f"terminate if exceeding {_num(max_secs)} seconds."
+    )
+    samples: list[int] = []
+    now = time.monotonic()
+    min_finish, max_finish = now + min_secs, now + max_secs
+    battery = p.system.battery
+    while (len(samples) < runs or now < min_finish) and now <= max_finish:
+        if p.cancel.is_set():
+            break
+        with battery.computing(threads):
+            samples.append(runner.invoke())
+        if delay_s > 0:
+            p.cancel.wait(delay_s)
+        now = time.monotonic()
+    log(format_stat(samples) + "\n")
+    return samples
+
+
+def _logger(p: Process) -> Any:
+    def log(message: str, level: str = "INFO") -> None:
+        p.err(f"{level}: {message}\n")
+
+    return log
+
+
+def benchmark_model(p: Process) -> int:
+    """The program's entry point: ``benchmark_model --graph=model.tflite [--flags]``."""
+    log = _logger(p)
+    if any(a in ("--help", "-h", "--helpfull") for a in p.argv[1:]):
+        p.err("usage: benchmark_model --graph=<model.tflite> [flags]\nFlags:\n")
+        p.err("".join(f"\t--{f.name}={_param(f.default)}\t{f.help}\n" for f in FLAGS))
+        return 1
+    log("STARTING!")
+    try:
+        values, given = parse_flags(p.argv[1:], FLAGS)
+    except FlagError as exc:
+        log(str(exc), "ERROR")
+        log("Benchmarking failed.", "ERROR")
+        return 1
+    log(f"Log parameter values verbosely: [{int(values['verbose'])}]")
+    for name, label in _LOGGED_PARAMS:
+        if name in given or values["verbose"]:
+            log(f"{label}: [{_param(values[name])}]")
+    graph = values["graph"]
+    if not graph:
+        log("Please specify the name of your TF Lite input file with --graph", "ERROR")
+        log("Benchmarking failed.", "ERROR")
+        return 1
+    threads = values["num_threads"] if values["num_threads"] > 0 else 1
+    if p.cpu_mask is not None:
+        threads = min(threads, max(1, bin(p.cpu_mask).count("1")))
+    log(f"#threads used for CPU inference: [{threads}]")
+    if values["use_gpu"] or values["use_nnapi"]:
+        which = "GPU" if values["use_gpu"] else "NNAPI"
+        log(f"{which} acceleration is unsupported on this platform.", "WARN")
+    rss_start = _rss_mb()
+    t_init = time.perf_counter_ns()
+    try:
+        model = p.system.fs.read_bytes(graph, p.cwd)
+    except OSError:
+        log(f"Failed to mmap model {graph}", "ERROR")
+        log("Benchmarking failed.", "ERROR")
+        return 1
+    log(f"Loaded model {graph}")
+    from harness.errors import BackendError
+
+    use_default_delegates = values["use_xnnpack"] or "use_xnnpack" not in given
+    try:
+        runner = _Runner(model, threads, use_default_delegates)
+    except (BackendError, ValueError, RuntimeError) as exc:
+        log(f"Failed to construct interpreter: {str(exc).splitlines()[0] if str(exc) else exc!r}", "ERROR")
+        log("Benchmarking failed.", "ERROR")
+        return 1
+    log("Initialized TensorFlow Lite runtime.")
+    if use_default_delegates:
+        log("Created TensorFlow Lite XNNPACK delegate for CPU.")
+    init_us = (time.perf_counter_ns() - t_init) // 1000
+    rss_init = _rss_mb()
+    log(f"The input model file size (MB): {_num(len(model) / 1e6)}")
+    log(f"Initialized session in {_num(init_us / 1e3)}ms.")
+    delay_s = values["run_delay"]
+    warmup = _run_phase(
+        p, runner, values["warmup_runs"], values["warmup_min_secs"], values["max_secs"], delay_s, threads
+    )
+    inference = _run_phase(
+        p, runner, values["num_runs"], values["min_secs"], values["max_secs"], delay_s, threads
+    )
+    if p.cancel.is_set():
+        return 130
+    if values["enable_op_profiling"]:
+        log(
+            "Op profiling was requested, but the emulated device's LiteRT runtime has no op profiler; "
+            "only whole-model timings are reported.",
+            "WARN",
+        )
+    warm_avg = sum(warmup) / len(warmup) if warmup else 0.0
+    inf_avg = sum(inference) / len(inference) if inference else 0.0
+    log(
+        f"Inference timings in us: Init: {init_us}, First inference: {warmup[0] if warmup else 0}, "
+        f"Warmup (avg): {_num(warm_avg)}, Inference (avg): {_num(inf_avg)}"
+    )
+    log(
+        "Note: as the benchmark tool itself affects memory footprint, the following is only APPROXIMATE to "
+        "the actual memory footprint of the model at runtime. Take the information at your discretion."
+    )
+    log(
+        f"Memory footprint delta from the start of the tool (MB): init={_num(rss_init - rss_start)} "
+        f"overall={_num(_rss_mb() - rss_start)}"
+    )
+    return 0

@@ -1,0 +1,81 @@
+"""``/data/local/tmp/jointdnn_chain_runner``: run a chain of segment graphs on one input, on device.
+
+    jointdnn_chain_runner --graphs=A.tflite,B.tflite --input=in.npy --output=out.npy [--num_threads=1]
+
+Runs the graphs in order (requantizing int8 tensors between segments exactly as
+:class:`models.runtime.SegmentChain` does; the input ``.npy`` must already be in the first graph's input
+dtype), writes the last output as ``.npy`` and prints on stdout::
+
+    segment_ms: 1.234,5.678
+    total_ms: 6.912
+
+Exit status 0, or 1 with a one-line message on stderr. Each segment's invocation draws the profile's
+compute power from the battery while it runs.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+
+from harness.emulator.process import Process
+from harness.emulator.programs.flags import Flag, FlagError, parse_flags
+
+__all__ = ["FLAGS", "chain_runner"]
+
+FLAGS = [
+    Flag("graphs", str, "", "comma-separated .tflite segment files, run in order"),
+    Flag("input", str, "", ".npy input in the first graph's input dtype and shape"),
+    Flag("output", str, "", ".npy file to write the last graph's output to"),
+    Flag("num_threads", int, 1, "interpreter threads"),
+]
+
+
+def chain_runner(p: Process) -> int:
+    """Entry point of the builtin program."""
+    import numpy as np
+
+    from harness.errors import BackendError
+    from models.runtime import SegmentRunner, _adapt
+
+    try:
+        values, _ = parse_flags(p.argv[1:], FLAGS)
+    except FlagError as exc:
+        return p.fail(str(exc))
+    graphs = [g for g in values["graphs"].split(",") if g]
+    if not graphs or not values["input"] or not values["output"]:
+        return p.fail(
+            "usage: jointdnn_chain_runner --graphs=A.tflite,B.tflite --input=in.npy --output=out.npy"
+        )
+    threads = max(1, values["num_threads"])
+    fs = p.system.fs
+    try:
+        runners = [SegmentRunner(fs.read_bytes(graph, p.cwd), num_threads=threads) for graph in graphs]
+        x = np.load(io.BytesIO(fs.read_bytes(values["input"], p.cwd)), allow_pickle=False)
+    except OSError as exc:
+        return p.fail(f"cannot read {exc.filename}: {exc.strerror}")
+    except (BackendError, ValueError) as exc:
+        return p.fail(str(exc).splitlines()[0])
+    segment_ms: list[float] = []
+    current = x
+    try:
+        for k, runner in enumerate(runners):
+            if k:
+                current = _adapt(current, runners[k - 1], runner)
+            with p.system.battery.computing(threads):
+                start = time.perf_counter()
+                current = runner.run(current)
+                segment_ms.append((time.perf_counter() - start) * 1e3)
+            if p.cancel.is_set():
+                return 130
+    except BackendError as exc:
+        return p.fail(f"segment {k} ({graphs[k]}): {exc}")
+    buffer = io.BytesIO()
+    np.save(buffer, current, allow_pickle=False)
+    try:
+        fs.write_bytes(values["output"], buffer.getvalue(), p.cwd)
+    except OSError as exc:
+        return p.fail(f"cannot write {exc.filename}: {exc.strerror}")
+    p.out(f"segment_ms: {','.join(f'{ms:.3f}' for ms in segment_ms)}\n")
+    p.out(f"total_ms: {sum(segment_ms):.3f}\n")
+    return 0

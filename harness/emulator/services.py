@@ -1,0 +1,186 @@
+"""Services a host can OPEN on the emulated device: ``shell`` (v1 and shell_v2), ``exec`` and ``sync``.
+
+Service names, as adbd parses them:
+
+* ``shell:CMD`` -- legacy shell: raw bytes both ways, stdout and stderr merged, no exit status (the
+  stream just closes; adbutils appends ``; echo X4EXIT:$?`` to learn it).
+* ``shell,v2[,raw|,pty][,TERM=..]:CMD`` -- the shell protocol: every message is ``<id:u8><len:u32 LE>
+  <data>`` with ids 0 stdin, 1 stdout, 2 stderr, 3 exit (one byte: the status), 4 close-stdin,
+  5 window-size change. Stderr stays separate and the exit status is reported.
+* ``exec:CMD`` -- raw, like legacy shell (``adb exec-out``).
+* ``sync:`` -- file transfer (:mod:`harness.emulator.sync_service`).
+
+An empty command starts an interactive shell that reads command lines from stdin.
+"""
+
+from __future__ import annotations
+
+import struct
+import threading
+from collections.abc import Callable
+
+from harness.emulator.shell import Shell
+from harness.emulator.sync_service import serve_sync
+from harness.emulator.system import AndroidSystem
+from harness.emulator.transport import ServiceHandler, Stream
+
+__all__ = ["ShellOptions", "make_resolver", "parse_shell_service"]
+
+ID_STDIN, ID_STDOUT, ID_STDERR, ID_EXIT, ID_CLOSE_STDIN, ID_WINDOW_SIZE = range(6)
+_V2_HEADER = struct.Struct("<BI")
+
+
+class ShellOptions:
+    """Parsed ``shell[,args]:command`` service name."""
+
+    def __init__(self, command: str, *, v2: bool, pty: bool):
+        self.command = command
+        self.v2 = v2
+        self.pty = pty
+
+
+def parse_shell_service(service: str) -> ShellOptions | None:
+    """``shell,v2,raw:ls`` -> ShellOptions("ls", v2=True, pty=False); None if not a shell service."""
+    if service.startswith("exec:"):
+        return ShellOptions(service[len("exec:") :], v2=False, pty=False)
+    if not service.startswith("shell"):
+        return None
+    head, sep, command = service.partition(":")
+    if not sep or head.split(",")[0] != "shell":
+        return None
+    args = head.split(",")[1:]
+    v2 = "v2" in args
+    pty = "pty" in args or (not command and "raw" not in args)
+    return ShellOptions(command, v2=v2, pty=pty)
+
+
+class _RawOut:
+    """stdout/stderr of a legacy shell: bytes straight into the stream (merged)."""
+
+    def __init__(self, stream: Stream, lock: threading.Lock):
+        self.stream = stream
+        self.lock = lock
+
+    def write(self, data: bytes) -> int:
+        if data:
+            with self.lock:
+                self.stream.write(bytes(data))
+        return len(data)
+
+
+class _V2Out:
+    """One shell-protocol channel (stdout or stderr)."""
+
+    def __init__(self, stream: Stream, channel: int, lock: threading.Lock):
+        self.stream = stream
+        self.channel = channel
+        self.lock = lock
+
+    def write(self, data: bytes) -> int:
+        if data:
+            with self.lock:
+                self.stream.write(_V2_HEADER.pack(self.channel, len(data)) + bytes(data))
+        return len(data)
+
+
+class _StdinReader:
+    """stdin of a shell: the raw stream (legacy) or the shell protocol's stdin messages (v2)."""
+
+    def __init__(self, stream: Stream, *, v2: bool):
+        self.stream = stream
+        self.v2 = v2
+        self.pending = bytearray()
+        self.eof = False
+        self.lock = threading.Lock()
+
+    def _fill(self) -> None:
+        if not self.v2:
+            data = self.stream.read()
+            if data:
+                self.pending += data
+            else:
+                self.eof = True
+            return
+        try:
+            channel, length = _V2_HEADER.unpack(self.stream.read_exact(_V2_HEADER.size))
+            data = self.stream.read_exact(length) if length else b""
+        except EOFError:
+            self.eof = True
+            return
+        if channel == ID_STDIN:
+            self.pending += data
+        elif channel == ID_CLOSE_STDIN:
+            self.eof = True
+
+    def read(self, size: int = -1) -> bytes:
+        with self.lock:
+            while not self.eof and (size < 0 or not self.pending):
+                self._fill()
+            if size < 0:
+                size = len(self.pending)
+            data = bytes(self.pending[:size])
+            del self.pending[:size]
+            return data
+
+    def readline(self) -> bytes:
+        with self.lock:
+            while not self.eof and b"\n" not in self.pending:
+                self._fill()
+            end = self.pending.find(b"\n") + 1 or len(self.pending)
+            data = bytes(self.pending[:end])
+            del self.pending[:end]
+            return data
+
+
+def _serve_shell(stream: Stream, system: AndroidSystem, options: ShellOptions) -> None:
+    lock = threading.Lock()
+    stdin = _StdinReader(stream, v2=options.v2)
+    if options.v2:
+        stdout: _RawOut | _V2Out = _V2Out(stream, ID_STDOUT, lock)
+        stderr: _RawOut | _V2Out = _V2Out(stream, ID_STDERR, lock)
+    else:
+        stdout = stderr = _RawOut(stream, lock)
+    shell = Shell(system, cwd="/", cancel=stream.closed_event)
+    if options.command:
+        status = shell.run(options.command, stdin, stdout, stderr)
+    else:
+        status = _interactive(shell, stdin, stdout, stderr)
+    if options.v2 and not stream.closed:
+        with lock:
+            stream.write(_V2_HEADER.pack(ID_EXIT, 1) + bytes([status & 0xFF]))
+
+
+def _interactive(
+    shell: Shell, stdin: _StdinReader, stdout: _RawOut | _V2Out, stderr: _RawOut | _V2Out
+) -> int:
+    """A prompt loop: read a line, run it, until ``exit`` or end of input."""
+    from harness.emulator.shell import ShellExit
+
+    name = shell.system.profile.name
+    while not shell.cancel.is_set():
+        stdout.write(f"{name}:{shell.cwd} $ ".encode())
+        line = stdin.readline()
+        if not line:
+            break
+        text = line.decode("utf-8", "replace").strip()
+        if text in ("exit", "logout"):
+            break
+        try:
+            shell.run(text, stdin, stdout, stderr)
+        except ShellExit as exc:
+            return exc.status
+    return shell.status
+
+
+def make_resolver(system: AndroidSystem) -> Callable[[str], ServiceHandler | None]:
+    """The transport's service table for one device."""
+
+    def resolve(service: str) -> ServiceHandler | None:
+        if service == "sync:":
+            return lambda stream: serve_sync(stream, system)
+        options = parse_shell_service(service)
+        if options is not None:
+            return lambda stream: _serve_shell(stream, system, options)
+        return None  # reboot:, tcpip:, framebuffer: ... are refused (the host sees "closed")
+
+    return resolve

@@ -1,0 +1,139 @@
+"""The emulated phone's OS state: file system image, system properties, battery and programs.
+
+One :class:`AndroidSystem` per emulated device; every adb stream's shell and sync service works on it.
+The image is laid out like an Android 14 phone seen by the unprivileged ``shell`` user:
+``/data/local/tmp`` (holding the builtin ``benchmark_model`` and ``jointdnn_chain_runner``),
+``/sdcard``, ``/sys/class/power_supply/battery/*`` (live values from :class:`Battery`),
+``/proc/cpuinfo`` and ``/proc/meminfo`` (from the device profile), and ``/system/bin`` stubs.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from harness.emulator.battery import Battery
+from harness.emulator.filesystem import BUILTIN_MARKER, DeviceFilesystem
+from harness.emulator.process import Program
+from harness.profiles import DeviceProfile
+
+__all__ = ["BATTERY_SYSFS", "BUILTIN_FILES", "AndroidSystem", "system_properties"]
+
+BATTERY_SYSFS = "/sys/class/power_supply/battery"
+# Device path -> builtin program name, installed executable in the image.
+BUILTIN_FILES = {
+    "/data/local/tmp/benchmark_model": "benchmark_model",
+    "/data/local/tmp/jointdnn_chain_runner": "jointdnn_chain_runner",
+}
+
+
+def system_properties(profile: DeviceProfile, serial: str) -> dict[str, str]:
+    """``getprop`` values derived from the device profile (``ro.*`` are read-only)."""
+    abi = profile.abi
+    abilist = {
+        "arm64-v8a": "arm64-v8a,armeabi-v7a,armeabi",
+        "armeabi-v7a": "armeabi-v7a,armeabi",
+        "x86_64": "x86_64,x86",
+    }.get(abi, abi)
+    return {
+        "ro.product.model": profile.model,
+        "ro.product.manufacturer": profile.manufacturer,
+        "ro.product.brand": profile.manufacturer.lower(),
+        "ro.product.name": profile.name,
+        "ro.product.device": profile.name,
+        "ro.product.board": "jointdnn",
+        "ro.product.cpu.abi": abi,
+        "ro.product.cpu.abilist": abilist,
+        "ro.build.version.sdk": str(profile.sdk),
+        "ro.build.version.release": profile.release,
+        "ro.build.type": "userdebug",
+        "ro.build.tags": "test-keys",
+        "ro.build.fingerprint": f"jointdnn/{profile.name}/{profile.name}:{profile.release}/EMU/1:userdebug/test-keys",
+        "ro.hardware": "jointdnn",
+        "ro.kernel.qemu": "0",
+        "ro.serialno": serial,
+        "ro.boot.serialno": serial,
+        "ro.jointdnn.emulated": "1",
+        "ro.jointdnn.profile": profile.name,
+        "sys.boot_completed": "1",
+        "dev.bootcomplete": "1",
+        "init.svc.adbd": "running",
+        "persist.sys.timezone": "UTC",
+    }
+
+
+class AndroidSystem:
+    """File system + properties + battery + program table of one emulated device."""
+
+    def __init__(self, profile: DeviceProfile, root: Path, *, serial: str, programs: dict[str, Program]):
+        self.profile = profile
+        self.serial = serial
+        self.fs = DeviceFilesystem(root)
+        self.battery = Battery(profile)
+        self.programs = programs  # command name -> program (echo, cat, getprop, ...)
+        self.builtin_files: dict[str, Program] = {}  # builtin name -> program (benchmark_model, ...)
+        self._props = system_properties(profile, serial)
+        self._props_lock = threading.Lock()
+        self._install_image()
+
+    # --- properties ---------------------------------------------------------------------------------
+    def getprop(self, key: str) -> str | None:
+        with self._props_lock:
+            return self._props.get(key)
+
+    def all_props(self) -> dict[str, str]:
+        with self._props_lock:
+            return dict(sorted(self._props.items()))
+
+    def setprop(self, key: str, value: str) -> None:
+        """Set a property; ``ro.*`` ones that already have a value cannot change (PermissionError)."""
+        with self._props_lock:
+            if key.startswith("ro.") and key in self._props:
+                raise PermissionError(f"Failed to set property '{key}' to '{value}'")
+            self._props[key] = value
+
+    # --- image --------------------------------------------------------------------------------------
+    def _install_image(self) -> None:
+        root = self.fs.root
+        for folder in ("data/local/tmp", "sdcard", "storage/emulated", "system/bin", "dev", "proc", "vendor"):
+            (root / folder).mkdir(parents=True, exist_ok=True)
+        (root / "dev" / "null").touch()
+        for path, name in BUILTIN_FILES.items():
+            host = self.fs.host_path(path)
+            host.write_bytes(
+                BUILTIN_MARKER + name.encode() + b"\n"
+                b"# A program built into the JointDNN emulated Android device (a test device).\n"
+            )
+            host.chmod(0o755)
+        for name, read in self.battery.sysfs_files().items():
+            self.fs.add_virtual(f"{BATTERY_SYSFS}/{name}", read)
+        self.fs.add_virtual("/proc/cpuinfo", lambda: self._cpuinfo().encode())
+        self.fs.add_virtual("/proc/meminfo", lambda: _MEMINFO.encode())
+        for cpu in range(self.profile.cpu_count):
+            self.fs.add_virtual(
+                f"/sys/devices/system/cpu/cpu{cpu}/cpufreq/scaling_cur_freq", lambda: b"2400000\n"
+            )
+        self.fs.add_virtual("/sys/devices/system/cpu/possible", self._cpu_range)
+        self.fs.add_virtual("/sys/devices/system/cpu/online", self._cpu_range)
+
+    def _cpu_range(self) -> bytes:
+        return f"0-{self.profile.cpu_count - 1}\n".encode()
+
+    def _cpuinfo(self) -> str:
+        blocks = []
+        for cpu in range(self.profile.cpu_count):
+            blocks.append(
+                f"processor\t: {cpu}\nBogoMIPS\t: 38.40\n"
+                "Features\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp\n"
+                "CPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: 0x1\n"
+                "CPU part\t: 0xd05\nCPU revision\t: 0\n"
+            )
+        return "\n".join(blocks) + f"\nHardware\t: JointDNN emulated {self.profile.name}\n"
+
+
+_MEMINFO = """MemTotal:        7812345 kB
+MemFree:         1234567 kB
+MemAvailable:    3456789 kB
+Buffers:           12345 kB
+Cached:          2345678 kB
+"""
