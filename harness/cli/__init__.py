@@ -34,6 +34,7 @@ def _register() -> None:
     from harness.cli import models_cmd
 
     models_cmd.register(app)
+    __import__("harness.cli.emulator_cmd", fromlist=["register"]).register(app)
     __import__("harness.cli.serve_cmd", fromlist=["register"]).register(app)
     __import__("harness.cli.plan_cmd", fromlist=["register"]).register(app)
     __import__("harness.cli.butterfly_cmd", fromlist=["register"]).register(app)
