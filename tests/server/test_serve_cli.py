@@ -1,0 +1,71 @@
+"""``jointdnn serve --workers 2`` in a subprocess: uvicorn's multi-process mode serves correct answers."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from harness.errors import ServerUnavailableError
+from models.runtime import SegmentChain
+from server.client import CloudClient
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_serve_with_two_workers_and_a_token(served_root: Path, local_chains: dict[str, SegmentChain]) -> None:
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JOINTDNN_")}
+    cmd = [sys.executable, "-m", "harness.cli", "serve", "--bundle", str(served_root), "--port", str(port),
+           "--workers", "2", "--token", "tok", "--pool-size", "1", "--log-level", "warning"]  # fmt: skip
+    process = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(base + "/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
+            assert time.monotonic() < deadline, "jointdnn serve did not come up"
+            time.sleep(0.1)
+        pids = set()
+        chain = local_chains["small_cnn-fp32"]
+        x = np.random.default_rng(0).standard_normal((1, 32, 32, 3)).astype(np.float32)
+        expected = chain.run(x).output
+        for _ in range(12):  # fresh connections spread over the workers
+            with CloudClient(base, token="tok") as cloud:
+                np.testing.assert_array_equal(
+                    cloud.infer("small_cnn-fp32", x, from_segment=0).output, expected
+                )
+                health = cloud.health()
+                assert health["tensorflow_imported"] is False
+                pids.add(health["pid"])
+        assert process.pid not in pids  # the workers answer, not the supervisor
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    try:
+        CloudClient(base, retries=0, timeout_s=1).health()
+        raise AssertionError("server still answering after terminate")
+    except ServerUnavailableError:
+        pass
+
+
+def test_serve_refuses_a_missing_bundle_dir(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "harness.cli", "serve", "--bundle", str(tmp_path / "nope")],
+                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert result.returncode == 2
+    assert "does not exist" in result.stderr and "Traceback" not in result.stderr
