@@ -1,0 +1,345 @@
+"""The profiling job: time every segment of a bundle (and the whole model) on a device, row by row.
+
+Flow for one device: push the bundle (unchanged files are skipped) → inside an energy session (battery
+unplugged on Android, reset afterwards whatever happens) benchmark each segment and the whole model →
+append one :class:`~harness.profile_rows.ProfileRow` per unit to
+``<out_root>/<device id>/<model>-<quant>.csv`` as soon as it is measured (atomic append).
+
+Resumable: a unit is skipped when the CSV already holds a row for it with the same artifact sha256,
+threads, runtime and at least the requested runs (``force`` remeasures). When the device vanishes
+the device layer retries with backoff; then the job stops with
+:class:`~harness.errors.DeviceDisconnectedError` naming the command that resumes it — every row measured
+so far is already on disk.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from harness.devices.base import BenchmarkStats, Device, PushResult
+from harness.devices.local import LocalDevice
+from harness.errors import DeviceDisconnectedError, JointDNNError, ProfileError
+from harness.profile_rows import WHOLE_MODEL_SEGMENT, ProfileRow, append_rows, read_profile
+from models.bundle import BundleManifest, read_manifest
+
+__all__ = [
+    "DEFAULT_OUT_ROOT",
+    "JobListener",
+    "JobResult",
+    "ProfileSettings",
+    "Unit",
+    "completed_units",
+    "export_for_profiling",
+    "profile_csv_path",
+    "profile_device",
+    "profile_devices",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_OUT_ROOT = Path("device_profiles") / "measured"
+
+
+@dataclass(frozen=True)
+class ProfileSettings:
+    """How to measure: the benchmark_model knobs plus what to record."""
+
+    threads: int = 1
+    runs: int = 50  # minimum measured runs per unit
+    warmup_runs: int = 1
+    min_secs: float = 0.0  # minimum measured duration per unit (s)
+    max_secs: float = 150.0
+    use_xnnpack: bool | None = None
+    taskset_mask: str | None = None
+    energy: bool = True  # sample the battery (AdbDevice) / apply the power model (LocalDevice)
+    backward: bool = True  # LocalDevice only: time the gradient of each segment (training plans)
+    backward_runs: int = 10
+    whole_model: bool = True  # also benchmark whole.tflite (segment -1)
+    force: bool = False  # remeasure rows that are already in the CSV
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One thing to benchmark: a segment (index >= 0) or the whole model (index -1)."""
+
+    index: int
+    file: str
+    sha256: str
+    first_layer: str
+    last_layer: str
+    in_bytes: int
+    out_bytes: int
+    param_bytes: int  # float32 trainable weights
+
+
+@dataclass
+class JobResult:
+    """What one device's job did; ``measured``/``skipped`` hold unit indices (-1 = whole model)."""
+
+    device: str
+    csv_path: Path
+    measured: list[int] = field(default_factory=list)
+    skipped: list[int] = field(default_factory=list)
+    rows: list[ProfileRow] = field(default_factory=list)  # rows written by this run
+    push: PushResult | None = None
+    wall_s: float = 0.0  # whole job, push included (s)
+    runner_s: float = 0.0  # what the runner itself reports for the measured units (s)
+    energy_source: str = ""
+
+
+class JobListener:
+    """Progress hooks (the CLI's rich bar implements them); all no-ops here. Called from worker threads."""
+
+    def started(self, device: str, total: int, done: int) -> None:
+        """``total`` units, of which ``done`` are already in the CSV."""
+
+    def unit_done(self, device: str, row: ProfileRow, measured: bool) -> None:
+        """A unit was measured (or skipped because it was already in the CSV)."""
+
+    def finished(self, device: str, result: JobResult | None, error: BaseException | None) -> None:
+        """The device's job ended (``error`` set when it failed)."""
+
+
+def profile_csv_path(out_root: Path, device_id: str, model: str, quant: str) -> Path:
+    """``<out_root>/<device id>/<model>-<quant>.csv``."""
+    return Path(out_root) / device_id / f"{model}-{quant}.csv"
+
+
+def units_of(manifest: BundleManifest, *, whole_model: bool = True) -> list[Unit]:
+    """Every segment of the bundle in order, then the whole model if the bundle has one."""
+    units = [
+        Unit(
+            index=seg.index,
+            file=seg.file,
+            sha256=seg.sha256,
+            first_layer=seg.first_layer,
+            last_layer=seg.last_layer,
+            in_bytes=seg.input.nbytes,
+            out_bytes=seg.out_bytes,
+            param_bytes=seg.params * 4,
+        )
+        for seg in manifest.segments
+    ]
+    if whole_model and manifest.whole_file:
+        first, last = manifest.segments[0], manifest.segments[-1]
+        units.append(
+            Unit(
+                index=WHOLE_MODEL_SEGMENT,
+                file=manifest.whole_file,
+                sha256=manifest.whole_sha256 or "",
+                first_layer="<whole>",
+                last_layer=last.last_layer,
+                in_bytes=first.input.nbytes,
+                out_bytes=last.out_bytes,
+                param_bytes=sum(seg.params for seg in manifest.segments) * 4,
+            )
+        )
+    return units
+
+
+def completed_units(
+    csv_path: Path, units: Sequence[Unit], settings: ProfileSettings, runtime: str, *, need_backward: bool
+) -> set[int]:
+    """Indices of units already measured with the same artifact hash and settings."""
+    if settings.force or not Path(csv_path).is_file():
+        return set()
+    try:
+        frame = read_profile(csv_path)
+    except ProfileError as exc:
+        log.warning("ignoring unreadable profile %s: %s", csv_path, exc)
+        return set()
+    done: set[int] = set()
+    for unit in units:
+        rows = frame[
+            (frame["segment"] == unit.index)
+            & (frame["artifact_sha256"].astype(str) == unit.sha256)
+            & (frame["threads"] == settings.threads)
+            & (frame["runtime"].astype(str) == runtime)
+            & (frame["runs"] >= settings.runs)
+        ]
+        if need_backward and unit.index >= 0:
+            rows = rows[rows["backward_ms"].notna()]
+        if not rows.empty:
+            done.add(unit.index)
+    return done
+
+
+def _runtime_of(device: Device) -> str:
+    return f"litert-{device.runtime}" if isinstance(device, LocalDevice) else "benchmark_model"
+
+
+def _backward_ranges(manifest: BundleManifest) -> tuple[Any, Any, dict[int, tuple[int, int]]] | None:
+    """Keras model, its graph and, per bundle segment, the graph segment range it covers (or None)."""
+    from models.graph import analyze
+    from models.zoo import load_model
+
+    try:
+        model = load_model(manifest.model)
+    except (JointDNNError, OSError, ValueError) as exc:  # a user model that is not reachable by name
+        log.warning("no backward pass for %s: cannot load the Keras model (%s)", manifest.model, exc)
+        return None
+    graph = analyze(model)
+    starts = {seg.first_layer: seg.index for seg in graph.segments}
+    stops = {seg.last_layer: seg.index + 1 for seg in graph.segments}
+    ranges: dict[int, tuple[int, int]] = {}
+    for seg in manifest.segments:
+        if seg.first_layer in starts and seg.last_layer in stops:
+            ranges[seg.index] = (starts[seg.first_layer], stops[seg.last_layer])
+    return model, graph, ranges
+
+
+def profile_device(
+    device: Device,
+    bundle_dir: Path,
+    settings: ProfileSettings | None = None,
+    *,
+    out_root: Path = DEFAULT_OUT_ROOT,
+    listener: JobListener | None = None,
+    resume_hint: str = "",
+) -> JobResult:
+    """Profile every unit of ``bundle_dir`` on ``device``, appending rows to its CSV as they finish."""
+    settings = settings or ProfileSettings()
+    listener = listener or JobListener()
+    started = time.perf_counter()
+    bundle_dir = Path(bundle_dir)
+    manifest = read_manifest(bundle_dir)
+    device_id = device.name
+    csv_path = profile_csv_path(out_root, device_id, manifest.model, manifest.quant)
+    result = JobResult(device=device_id, csv_path=csv_path)
+    units = units_of(manifest, whole_model=settings.whole_model)
+    runtime = _runtime_of(device)
+    local = isinstance(device, LocalDevice)
+    need_backward = local and settings.backward
+    done = completed_units(csv_path, units, settings, runtime, need_backward=need_backward)
+    listener.started(device_id, len(units), len(done))
+    todo = [u for u in units if u.index not in done]
+    result.skipped = [u.index for u in units if u.index in done]
+    try:
+        if todo:
+            result.push = device.push_bundle(bundle_dir)
+        backward = _backward_ranges(manifest) if need_backward and any(u.index >= 0 for u in todo) else None
+        with device.energy_session():
+            for unit in todo:
+                assert result.push is not None
+                stats = device.benchmark(
+                    result.push.path(unit.file),
+                    threads=settings.threads,
+                    runs=settings.runs,
+                    warmup_runs=settings.warmup_runs,
+                    min_secs=settings.min_secs,
+                    max_secs=settings.max_secs,
+                    use_xnnpack=settings.use_xnnpack,
+                    taskset_mask=settings.taskset_mask,
+                    measure_energy=settings.energy,
+                )
+                row = _row(manifest, unit, stats, settings, device_id, runtime)
+                if backward is not None and unit.index in backward[2] and isinstance(device, LocalDevice):
+                    start, stop = backward[2][unit.index]
+                    row.backward_ms, row.backward_energy_mj = device.measure_backward(
+                        backward[0],
+                        backward[1],
+                        start,
+                        stop,
+                        runs=settings.backward_runs,
+                        threads=settings.threads,
+                    )
+                append_rows(csv_path, [row])
+                result.rows.append(row)
+                result.measured.append(unit.index)
+                result.runner_s += stats.runner_s
+                result.energy_source = getattr(device, "last_energy_source", "power-model" if local else "")
+                listener.unit_done(device_id, row, True)
+    except DeviceDisconnectedError as exc:
+        saved = len(done) + len(result.measured)
+        hint = (
+            resume_hint
+            or f"jointdnn profile {manifest.model} --device {device.serial} --quant {manifest.quant}"
+        )
+        error = DeviceDisconnectedError(
+            f"{exc}. {saved} of {len(units)} rows are saved in {csv_path}; reconnect the device and run "
+            f"`{hint}` to resume (measured rows are skipped)"
+        )
+        listener.finished(device_id, None, error)
+        raise error from None
+    except BaseException as exc:
+        listener.finished(device_id, None, exc)
+        raise
+    result.wall_s = time.perf_counter() - started
+    listener.finished(device_id, result, None)
+    return result
+
+
+def _row(
+    manifest: BundleManifest,
+    unit: Unit,
+    stats: BenchmarkStats,
+    settings: ProfileSettings,
+    device_id: str,
+    runtime: str,
+) -> ProfileRow:
+    return ProfileRow(
+        model=manifest.model,
+        quant=manifest.quant,
+        segment=unit.index,
+        first_layer=unit.first_layer,
+        last_layer=unit.last_layer,
+        out_bytes=unit.out_bytes,
+        latency_ms_median=stats.median_ms,
+        latency_ms_p10=stats.p10_ms,
+        latency_ms_p90=stats.p90_ms,
+        runs=stats.count,
+        energy_mj=stats.energy_mj,
+        power_mw=stats.power_mw,
+        threads=settings.threads,
+        device=device_id,
+        runtime=runtime,
+        timestamp=datetime.now(UTC).isoformat(timespec="seconds"),
+        artifact_sha256=unit.sha256,
+        in_bytes=unit.in_bytes,
+        backward_ms=math.nan,
+        backward_energy_mj=math.nan,
+        param_bytes=unit.param_bytes,
+    )
+
+
+def export_for_profiling(model: str, quant: str, bundle_root: Path, *, cache_dir: Path | None = None) -> Path:
+    """Export (through the artifact cache) ``model`` at ``quant`` to ``<bundle_root>/<model>-<quant>``."""
+    from models.export import export_bundle
+
+    out = Path(bundle_root) / f"{Path(model).stem if '/' in model else model}-{quant}"
+    export_bundle(model, quant, out, cache_dir=cache_dir)
+    return out
+
+
+def profile_devices(
+    devices: Sequence[Device],
+    bundle_dir: Path,
+    settings: ProfileSettings | None = None,
+    *,
+    out_root: Path = DEFAULT_OUT_ROOT,
+    listener: JobListener | None = None,
+    resume_hint: Callable[[Device], str] | None = None,
+) -> list[JobResult | BaseException]:
+    """Profile several devices in parallel, one worker thread each; one result or error per device."""
+
+    def work(device: Device) -> JobResult | BaseException:
+        try:
+            hint = resume_hint(device) if resume_hint else ""
+            return profile_device(
+                device, bundle_dir, settings, out_root=out_root, listener=listener, resume_hint=hint
+            )
+        except Exception as exc:  # reported per device; the other devices keep going
+            return exc
+
+    if len(devices) == 1:
+        return [work(devices[0])]
+    with ThreadPoolExecutor(max_workers=len(devices), thread_name_prefix="profile") as pool:
+        return list(pool.map(work, devices))
