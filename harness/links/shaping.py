@@ -245,12 +245,12 @@ class ShapedLink:
             _wait_for_line(proc, ready_line, timeout_s, " ".join(argv[:4]))
         return proc
 
-    def device_call(self, fn: Callable[..., T], *args: object) -> T:
-        """Run ``fn(*args)`` on the device side's network thread and return its result."""
+    def device_call(self, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
+        """Run ``fn(*args, **kwargs)`` on the device side's network thread and return its result."""
         if self._executor is None:
             raise LinkError("the link is not set up; use it inside `with ShapedLink(...)`")
         try:
-            return self._executor.submit(fn, *args).result()
+            return self._executor.submit(fn, *args, **kwargs).result()
         except BrokenThreadPool:
             raise LinkError("the device-side network thread could not join its namespace") from None
 

@@ -1,0 +1,123 @@
+"""``summary.csv``: per link x objective, the planner's choice predicted vs measured, and the baselines.
+
+Measured values are medians over the repeats of a schedule. Speedups are ratios of measured medians
+(``speedup_vs_cloud_only = cloud-only latency / plan latency``; ``energy_saving_vs_* `` the same for
+mobile energy). ``regret`` = the plan's measured objective / the best measured objective among every
+single cut and baseline (1.0 = the planner picked the best; the planner's own schedule is not a
+candidate unless it is one of them). Error percentages are ``(measured - predicted) / measured``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+
+from harness.reports.schema import SUMMARY_COLUMNS
+
+__all__ = ["measured_medians", "summarize"]
+
+_METRIC = {"latency": "latency_ms", "energy": "mobile_energy_mj"}
+
+
+def measured_medians(measurements: pd.DataFrame) -> pd.DataFrame:
+    """Per (link, schedule): median latency/energy/breakdown, p10/p90 latency, all outputs matched."""
+    if measurements.empty:
+        return pd.DataFrame()
+    grouped = measurements.groupby(["link", "schedule"], sort=False)
+    medians = grouped[
+        [
+            "latency_ms",
+            "mobile_energy_mj",
+            "device_compute_ms",
+            "upload_ms",
+            "queue_ms",
+            "server_ms",
+            "download_ms",
+            "device_overhead_ms",
+        ]
+    ].median()
+    medians["latency_p10_ms"] = grouped["latency_ms"].quantile(0.1)
+    medians["latency_p90_ms"] = grouped["latency_ms"].quantile(0.9)
+    medians["energy_p10_mj"] = grouped["mobile_energy_mj"].quantile(0.1)
+    medians["energy_p90_mj"] = grouped["mobile_energy_mj"].quantile(0.9)
+    medians["outputs_match"] = grouped["output_matches"].all()
+    medians["runs"] = grouped.size()
+    return medians
+
+
+def _pct(measured: float, predicted: float) -> float:
+    return (measured - predicted) / measured * 100 if measured else math.nan
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b and math.isfinite(a) and math.isfinite(b) else math.nan
+
+
+def summarize(plans: pd.DataFrame, measurements: pd.DataFrame, links: pd.DataFrame) -> pd.DataFrame:
+    """Build the summary frame (columns :data:`~harness.reports.schema.SUMMARY_COLUMNS`)."""
+    medians = measured_medians(measurements)
+    link_info = links.set_index("link") if not links.empty else pd.DataFrame()
+    rows: list[dict[str, Any]] = []
+
+    def med(link: str, schedule: str, column: str) -> float:
+        key = (link, schedule)
+        if not schedule or medians.empty or key not in medians.index:
+            return math.nan
+        return float(medians.at[key, column])  # type: ignore[arg-type]
+
+    for _, chosen in plans[plans["kind"] == "jointdnn"].iterrows():
+        link, objective = str(chosen["link"]), str(chosen["objective"])
+        metric = _METRIC.get(objective, "latency_ms")
+        same = plans[(plans["link"] == link) & (plans["objective"] == objective)]
+        kinds = {str(r["kind"]): str(r["schedule"]) for _, r in same.iterrows()}
+        schedule = str(chosen["schedule"]) if isinstance(chosen["schedule"], str) else ""
+        candidates = set(plans[(plans["link"] == link) & (plans["kind"] == "single_cut")]["schedule"])
+        candidates |= {kinds.get(k, "") for k in ("mobile_only", "cloud_only", "best_single_cut")}
+        scored = {c: med(link, c, metric) for c in candidates if c}
+        scored = {c: v for c, v in scored.items() if math.isfinite(v)}
+        best = min(scored, key=lambda c: scored[c]) if scored else ""
+        info: Any = link_info.loc[link] if link in link_info.index else {}
+        lat, energy = med(link, schedule, "latency_ms"), med(link, schedule, "mobile_energy_mj")
+        mob, cloud, single = (
+            kinds.get("mobile_only", ""),
+            kinds.get("cloud_only", ""),
+            kinds.get("best_single_cut", ""),
+        )
+        match_key = (link, schedule)
+        rows.append(
+            {
+                "link": link,
+                "objective": objective,
+                "shaping": info.get("shaping", ""),
+                "achieved_up_mbps": info.get("up_mbps", math.nan),
+                "achieved_down_mbps": info.get("down_mbps", math.nan),
+                "achieved_rtt_ms": info.get("rtt_ms", math.nan),
+                "schedule": schedule,
+                "cuts": chosen["cuts"],
+                "pred_latency_ms": chosen["pred_latency_ms"],
+                "meas_latency_ms": lat,
+                "latency_error_pct": _pct(lat, float(chosen["pred_latency_ms"])),
+                "pred_energy_mj": chosen["pred_mobile_energy_mj"],
+                "meas_energy_mj": energy,
+                "energy_error_pct": _pct(energy, float(chosen["pred_mobile_energy_mj"])),
+                "mobile_only_latency_ms": med(link, mob, "latency_ms"),
+                "cloud_only_latency_ms": med(link, cloud, "latency_ms"),
+                "best_single_cut_schedule": single,
+                "best_single_cut_latency_ms": med(link, single, "latency_ms"),
+                "mobile_only_energy_mj": med(link, mob, "mobile_energy_mj"),
+                "cloud_only_energy_mj": med(link, cloud, "mobile_energy_mj"),
+                "best_single_cut_energy_mj": med(link, single, "mobile_energy_mj"),
+                "speedup_vs_mobile_only": _ratio(med(link, mob, "latency_ms"), lat),
+                "speedup_vs_cloud_only": _ratio(med(link, cloud, "latency_ms"), lat),
+                "energy_saving_vs_mobile_only": _ratio(med(link, mob, "mobile_energy_mj"), energy),
+                "energy_saving_vs_cloud_only": _ratio(med(link, cloud, "mobile_energy_mj"), energy),
+                "best_measured_schedule": best,
+                "regret": _ratio(med(link, schedule, metric), scored.get(best, math.nan)),
+                "outputs_match": bool(medians.loc[match_key, "outputs_match"])
+                if not medians.empty and match_key in medians.index
+                else False,
+            }
+        )
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)

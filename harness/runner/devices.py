@@ -1,0 +1,44 @@
+"""Open the device a run executes on: ``local`` (in-process), ``emulated`` (started here), or an adb serial."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from harness.profiles import DeviceProfile
+
+__all__ = ["open_device"]
+
+
+@contextmanager
+def open_device(spec: str, power: DeviceProfile) -> Iterator[tuple[Any, str]]:
+    """Yield ``(device, device_name)``; an emulated device is started and stopped around the block.
+
+    ``spec``: ``local`` — the host runs the device segments in-process (LiteRT) with ``power`` as the
+    energy model; ``emulated`` — a fresh emulated Android device registered with the adb server;
+    anything else — the serial of an adb device (phone, Android Studio emulator, ``host:port``).
+    """
+    if spec == "local":
+        from harness.devices.local import LocalDevice
+
+        local = LocalDevice(power)
+        yield local, str(local.name)
+        return
+    from harness.devices.adb import AdbDevice
+
+    if spec == "emulated":
+        from harness.emulator import EmulatedDevice
+
+        with EmulatedDevice(profile=power.name) as emulated:
+            device = AdbDevice(emulated.serial, power_profile=power)
+            try:
+                yield device, str(device.name)
+            finally:
+                device.close()
+        return
+    device = AdbDevice(spec, power_profile=power)
+    try:
+        yield device, str(device.name)
+    finally:
+        device.close()

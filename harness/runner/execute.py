@@ -1,0 +1,219 @@
+"""Execute one schedule end to end: device segments on the device, cloud segments on the server.
+
+For every stage (:mod:`harness.runner.stages`) the boundary tensor is handed over in the segments' own
+dtype (int8 for int8 bundles, requantized when the producer's and consumer's parameters differ, as
+:mod:`models.runtime` does): a device stage runs ``Device.run_chain`` (in-process for the local device,
+``jointdnn_chain_runner`` with .npy files over ADB otherwise); a cloud stage is one HTTP request
+``CloudClient.infer(from_segment, to_segment)`` made from the device side of the shaped link.
+
+What is measured per execution, and how the parts add up::
+
+    latency_ms = device_compute_ms + upload_ms + queue_ms + server_ms + download_ms
+
+``device_compute_ms`` is what the device's runner timed (the sum of its segment times); the ADB file
+shuffling around it (push input, pull output: an artefact of driving a phone from a host, not part of
+an app's inference) is kept apart as ``device_overhead_ms``. ``upload_ms + download_ms`` is the
+client's wall time of each HTTP exchange minus the server's own compute and queue time (Server-Timing);
+one exchange cannot be split into its two directions from the outside, so the transfer time is shared
+between them in proportion to what the measured link predicts for each (one-way latency + bytes/Mbps,
+where the one-way latency is half of the RTT plus the calibrated per-request overhead).
+
+Mobile energy (mJ): the device's compute energy (its measurement, else its power model) + the radio
+model P = alpha * Mbps + beta (Huang et al.) while sending/receiving (the transfer time minus the
+one-way latency) + ``waiting_mw`` while waiting for the server and for the round trips — the same terms
+as the planner's cost model, applied to measured times.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from harness.errors import DeviceError
+from harness.links import LinkMeasurement, ShapedLink
+from harness.profiles import DeviceProfile, LinkProfile
+from harness.runner.stages import schedule_label, split_stages
+from models.bundle import BundleManifest, TensorSpec
+from models.runtime import dequantize, quantize, requantize
+
+__all__ = ["ChainDevice", "Execution", "ScheduleExecutor", "adapt_tensor"]
+
+
+class ChainDevice(Protocol):
+    """The part of :class:`harness.devices.Device` the executor needs."""
+
+    def run_chain(self, bundle_dir: Path, segment_indices: list[int], x: np.ndarray) -> Any: ...
+
+
+class _Cloud(Protocol):
+    def infer(
+        self, model: str, x: np.ndarray, *, from_segment: int, to_segment: int | None = None
+    ) -> Any: ...
+
+
+@dataclass
+class Execution:
+    """One end-to-end execution of a schedule: the result and the measured breakdown."""
+
+    label: str  # schedule, one letter per segment (M/C)
+    output: np.ndarray  # final model output, float32
+    device_compute_ms: float = 0.0
+    device_overhead_ms: float = 0.0  # adb push/pull around the device runner (excluded from latency)
+    upload_ms: float = 0.0
+    download_ms: float = 0.0
+    server_ms: float = 0.0
+    queue_ms: float = 0.0
+    paced_ms: float = 0.0  # client-side sleeps (pacing shaping only), included in upload/download
+    up_bytes: int = 0  # HTTP body bytes sent
+    down_bytes: int = 0  # HTTP body bytes received
+    requests: int = 0
+    mobile_compute_mj: float = 0.0
+    mobile_radio_mj: float = 0.0
+    mobile_waiting_mj: float = 0.0
+    wall_ms: float = 0.0  # harness wall time of the whole execution (overheads included)
+    device_segment_ms: list[float] = field(default_factory=list)
+    server_segment_ms: list[float] = field(default_factory=list)
+
+    @property
+    def transfer_ms(self) -> float:
+        return self.upload_ms + self.download_ms
+
+    @property
+    def latency_ms(self) -> float:
+        return self.device_compute_ms + self.upload_ms + self.queue_ms + self.server_ms + self.download_ms
+
+    @property
+    def mobile_energy_mj(self) -> float:
+        return self.mobile_compute_mj + self.mobile_radio_mj + self.mobile_waiting_mj
+
+
+def adapt_tensor(x: np.ndarray, producer: TensorSpec | None, consumer: TensorSpec) -> np.ndarray:
+    """Convert a tensor from its producer's spec (None = float model input) to its consumer's."""
+    want = np.dtype(consumer.dtype)
+    if producer is not None and producer.quant is not None and np.issubdtype(x.dtype, np.integer):
+        if x.dtype == want and consumer.quant is not None:
+            return requantize(x, producer.quant, consumer.quant)
+        x = dequantize(x, producer.quant)
+    if np.issubdtype(want, np.integer) and consumer.quant is not None:
+        return quantize(x, consumer.quant, want)
+    return np.ascontiguousarray(x.astype(want, copy=False))
+
+
+def finish_output(y: np.ndarray, spec: TensorSpec) -> np.ndarray:
+    """The last segment's output as float32 (dequantized for int8 bundles)."""
+    if spec.quant is not None and np.issubdtype(y.dtype, np.integer):
+        return dequantize(y, spec.quant)
+    return y.astype(np.float32, copy=False)
+
+
+class ScheduleExecutor:
+    """Runs schedules of one bundle over one shaped link, with one device and one server."""
+
+    def __init__(
+        self,
+        *,
+        device: ChainDevice,
+        bundle_dir: Path,
+        manifest: BundleManifest,
+        shaped: ShapedLink,
+        cloud: _Cloud,
+        served_model: str,
+        measured_link: LinkMeasurement,
+        power: DeviceProfile,
+        threads: int = 1,
+        request_overhead_ms: float = 0.0,
+    ):
+        self.device = device
+        self.bundle_dir = Path(bundle_dir)
+        self.manifest = manifest
+        self.shaped = shaped
+        self.cloud = cloud
+        self.served_model = served_model
+        self.measured = measured_link
+        self.power = power
+        self.threads = threads
+        self.request_overhead_ms = request_overhead_ms  # HTTP + serving cost of one request, beyond the RTT
+        self.link: LinkProfile = shaped.link
+
+    def run(self, locations: Sequence[str], x: np.ndarray) -> Execution:
+        """Execute ``locations`` (mobile/cloud per segment) on the float model input ``x``."""
+        segments = self.manifest.segments
+        if len(locations) != len(segments):
+            raise DeviceError(f"schedule has {len(locations)} locations for {len(segments)} segments")
+        result = Execution(label=schedule_label(locations), output=np.empty(0, np.float32))
+        started = time.perf_counter()
+        current = x
+        producer: TensorSpec | None = None
+        for stage in split_stages(locations):
+            current = adapt_tensor(current, producer, segments[stage.start].input)
+            if stage.side == "mobile":
+                current = self._mobile(stage.indices, current, result)
+            else:
+                current = self._cloud(stage.start, stage.stop, current, result)
+            producer = segments[stage.stop - 1].output
+        result.output = finish_output(current, segments[-1].output)
+        result.wall_ms = (time.perf_counter() - started) * 1e3
+        return result
+
+    def _mobile(self, indices: list[int], x: np.ndarray, result: Execution) -> np.ndarray:
+        t0 = time.perf_counter()
+        run = self.device.run_chain(self.bundle_dir, indices, x)
+        wall_ms = (time.perf_counter() - t0) * 1e3
+        output, segment_ms, energy_mj = run[0], [float(v) for v in run[1]], float(run[2])
+        compute_ms = float(sum(segment_ms))
+        if not math.isfinite(energy_mj):
+            energy_mj = self.power.compute_energy_mj(compute_ms, self.threads)
+        result.device_compute_ms += compute_ms
+        result.device_overhead_ms += max(0.0, wall_ms - compute_ms)
+        result.device_segment_ms.extend(segment_ms)
+        result.mobile_compute_mj += energy_mj
+        return np.asarray(output)
+
+    def _cloud(self, start: int, stop: int, x: np.ndarray, result: Execution) -> np.ndarray:
+        t0 = time.perf_counter()
+        reply = self.shaped.device_call(
+            self.cloud.infer, self.served_model, x, from_segment=start, to_segment=stop
+        )
+        round_trip_ms = (time.perf_counter() - t0) * 1e3
+        server_ms = _finite(reply.server_ms)
+        queue_ms = _finite(reply.queue_ms)
+        wire_ms = max(0.0, round_trip_ms - server_ms - queue_ms)
+        up_bytes, down_bytes = int(reply.request_bytes), int(reply.response_bytes)
+        paced = self.shaped.pace(up_bytes, down_bytes, wire_ms)
+        wire_ms += paced
+        # share the exchange between the directions as the measured link predicts them
+        half_rtt = (self.measured.rtt_ms + self.request_overhead_ms) / 2  # one-way latency of a request
+        up_serial = up_bytes * 8 / (self.measured.up_mbps * 1e3)  # ms
+        down_serial = down_bytes * 8 / (self.measured.down_mbps * 1e3)
+        expected_up, expected_down = half_rtt + up_serial, half_rtt + down_serial
+        up_ms = wire_ms * expected_up / max(expected_up + expected_down, 1e-9)
+        down_ms = wire_ms - up_ms
+        result.upload_ms += up_ms
+        result.download_ms += down_ms
+        result.server_ms += server_ms
+        result.queue_ms += queue_ms
+        result.paced_ms += paced
+        result.up_bytes += up_bytes
+        result.down_bytes += down_bytes
+        result.requests += 1
+        result.server_segment_ms.extend(float(v) for v in reply.segment_ms)
+        # energy: radio while bits flow (transfer minus one-way delay), waiting for server + delays
+        link = self.link
+        radio_up_ms = max(0.0, up_ms - half_rtt)
+        radio_down_ms = max(0.0, down_ms - half_rtt)
+        result.mobile_radio_mj += (
+            link.upload_power_mw * radio_up_ms + link.download_power_mw * radio_down_ms
+        ) / 1e3
+        waited_ms = server_ms + queue_ms + min(up_ms, half_rtt) + min(down_ms, half_rtt)
+        result.mobile_waiting_mj += self.power.waiting_mw * waited_ms / 1e3
+        return np.asarray(reply.output)
+
+
+def _finite(value: float | None) -> float:
+    return float(value) if value is not None and math.isfinite(value) else 0.0

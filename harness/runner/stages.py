@@ -1,0 +1,62 @@
+"""A schedule as the stages that execute it: maximal runs of consecutive segments on one side.
+
+``["mobile", "mobile", "cloud", "cloud", "mobile"]`` becomes ``mobile[0, 2)``, ``cloud[2, 4)``,
+``mobile[4, 5)``: each stage is one call (a chain-runner invocation on the device, or one HTTP request
+to the server), and every change of side is one transfer over the link. The input starts on the mobile
+and the result must end there, so a schedule whose last stage is on the cloud downloads the result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from harness.errors import UsageError
+
+__all__ = ["Side", "Stage", "schedule_label", "split_stages", "stages_from_label"]
+
+Side = Literal["mobile", "cloud"]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """Segments ``start .. stop-1`` on one side."""
+
+    side: Side
+    start: int
+    stop: int
+
+    @property
+    def indices(self) -> list[int]:
+        return list(range(self.start, self.stop))
+
+
+def split_stages(locations: Sequence[str]) -> list[Stage]:
+    """Maximal same-side runs of a schedule (``mobile``/``cloud`` per segment), in order."""
+    if not locations:
+        raise UsageError("a schedule needs at least one segment")
+    stages: list[Stage] = []
+    start = 0
+    for k in range(1, len(locations) + 1):
+        if k == len(locations) or locations[k] != locations[start]:
+            side = locations[start]
+            if side not in ("mobile", "cloud"):
+                raise UsageError(f"segment {start} has location {side!r}; expected mobile or cloud")
+            stages.append(Stage(side, start, k))  # type: ignore[arg-type]
+            start = k
+    return stages
+
+
+def schedule_label(locations: Sequence[str]) -> str:
+    """One letter per segment, ``M`` (mobile) or ``C`` (cloud): ``MMCCM`` (the planner's Plan.label)."""
+    return "".join("C" if loc == "cloud" else "M" for loc in locations)
+
+
+def stages_from_label(label: str) -> list[Side]:
+    """The locations of a label such as ``MMCC``."""
+    mapping: dict[str, Side] = {"M": "mobile", "C": "cloud"}
+    try:
+        return [mapping[ch] for ch in label]
+    except KeyError:
+        raise UsageError(f"schedule label {label!r} must use only M and C") from None
