@@ -37,7 +37,9 @@ def _register() -> None:
     __import__("harness.cli.emulator_cmd", fromlist=["register"]).register(app)
     __import__("harness.cli.serve_cmd", fromlist=["register"]).register(app)
     __import__("harness.cli.plan_cmd", fromlist=["register"]).register(app)
+    __import__("harness.cli.run_cmd", fromlist=["register"]).register(app)
     __import__("harness.cli.butterfly_cmd", fromlist=["register"]).register(app)
+    __import__("harness.cli.profile_cmd", fromlist=["register"]).register(app)
 
 
 def main(argv: list[str] | None = None) -> int:
