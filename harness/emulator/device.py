@@ -73,6 +73,7 @@ class EmulatedDevice:
         self.system: AndroidSystem | None = None
         self._server: TransportServer | None = None
         self._registered = False
+        self._port: int | None = None  # kept after stop(), so .serial still names the device
 
     # --- lifecycle ----------------------------------------------------------------------------------
     def start(self) -> EmulatedDevice:
@@ -94,6 +95,7 @@ class EmulatedDevice:
             banner, make_resolver(self.system), host=self.host, port=self.requested_port
         )
         self._server.start()
+        self._port = self._server.port
         log.info("emulated device %s listening on %s", self.profile.name, self.serial)
         if self.register:
             try:
@@ -126,11 +128,11 @@ class EmulatedDevice:
     # --- facts --------------------------------------------------------------------------------------
     @property
     def port(self) -> int:
-        if self._server is None:
+        if self._port is None:
             raise DeviceError(
                 "the emulated device is not started; call start() or use it as a context manager"
             )
-        return self._server.port
+        return self._port
 
     @property
     def serial(self) -> str:

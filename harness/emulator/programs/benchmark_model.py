@@ -15,7 +15,7 @@ to stderr):
 The run loop is the real one: each phase runs until it has done at least ``runs`` iterations *and* spent
 at least ``min_secs``, but stops starting new iterations after ``max_secs``. A phase whose timings are
 all equal prints ``count=N curr=X`` only (the real ``Stat`` does the same). While the loop runs, the
-device's battery sees the profile's compute power (idle + active), per invocation.
+device's battery sees the profile's compute power (idle + active), except during ``--run_delay`` sleeps.
 
 Per-operator profiling (``--enable_op_profiling=true``) is accepted but cannot be reproduced: LiteRT's
 Python API exposes no op profiler; the tool says so in its log instead of inventing numbers.
@@ -168,14 +168,19 @@ def _run_phase(
     now = time.monotonic()
     min_finish, max_finish = now + min_secs, now + max_secs
     battery = p.system.battery
-    while (len(samples) < runs or now < min_finish) and now <= max_finish:
-        if p.cancel.is_set():
-            break
-        with battery.computing(threads):
+    token = battery.begin_compute(threads)  # the CPU is busy for the whole loop, not only inside invoke
+    try:
+        while (len(samples) < runs or now < min_finish) and now <= max_finish:
+            if p.cancel.is_set():
+                break
             samples.append(runner.invoke())
-        if delay_s > 0:
-            p.cancel.wait(delay_s)
-        now = time.monotonic()
+            if delay_s > 0:  # the tool sleeps between runs: the CPU idles meanwhile
+                battery.end_compute(token)
+                p.cancel.wait(delay_s)
+                token = battery.begin_compute(threads)
+            now = time.monotonic()
+    finally:
+        battery.end_compute(token)
     log(format_stat(samples) + "\n")
     return samples
 

@@ -9,8 +9,8 @@ dtype), writes the last output as ``.npy`` and prints on stdout::
     segment_ms: 1.234,5.678
     total_ms: 6.912
 
-Exit status 0, or 1 with a one-line message on stderr. Each segment's invocation draws the profile's
-compute power from the battery while it runs.
+Exit status 0, or 1 with a one-line message on stderr. The chain draws the profile's compute power from the
+battery while it runs.
 """
 
 from __future__ import annotations
@@ -58,16 +58,17 @@ def chain_runner(p: Process) -> int:
         return p.fail(str(exc).splitlines()[0])
     segment_ms: list[float] = []
     current = x
+    k = 0
     try:
-        for k, runner in enumerate(runners):
-            if k:
-                current = _adapt(current, runners[k - 1], runner)
-            with p.system.battery.computing(threads):
+        with p.system.battery.computing(threads):
+            for k, runner in enumerate(runners):
+                if k:
+                    current = _adapt(current, runners[k - 1], runner)
                 start = time.perf_counter()
                 current = runner.run(current)
                 segment_ms.append((time.perf_counter() - start) * 1e3)
-            if p.cancel.is_set():
-                return 130
+                if p.cancel.is_set():
+                    return 130
     except BackendError as exc:
         return p.fail(f"segment {k} ({graphs[k]}): {exc}")
     buffer = io.BytesIO()

@@ -1,0 +1,133 @@
+"""The emulated device through the real adb server (adbutils' bundled adb): facts, shell, sync, several devices."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from pathlib import Path
+
+import adbutils
+import pytest
+
+from harness.emulator import EmulatedDevice, adb_binary
+
+
+def test_device_is_registered_with_its_profile_facts(
+    adb_client: adbutils.AdbClient, emulated_device: EmulatedDevice, adb_device: adbutils.AdbDevice
+) -> None:
+    listed = {d.serial: d for d in adb_client.list()}
+    assert listed[emulated_device.serial].state == "device"
+    props = {
+        key: adb_device.shell(["getprop", key])
+        for key in (
+            "ro.product.model",
+            "ro.product.manufacturer",
+            "ro.product.cpu.abi",
+            "ro.build.version.sdk",
+            "ro.build.version.release",
+            "sys.boot_completed",
+            "ro.serialno",
+        )
+    }
+    profile = emulated_device.profile
+    assert props == {
+        "ro.product.model": profile.model,
+        "ro.product.manufacturer": profile.manufacturer,
+        "ro.product.cpu.abi": profile.abi,
+        "ro.build.version.sdk": str(profile.sdk),
+        "ro.build.version.release": profile.release,
+        "sys.boot_completed": "1",
+        "ro.serialno": f"emulated-{profile.name}",
+    }
+    assert adb_device.shell("nproc") == str(profile.cpu_count)
+    features = set(adb_device.get_features().split(","))
+    assert {"shell_v2", "cmd", "stat_v2"} <= features
+    assert "delayed_ack" not in features
+
+
+def test_shell_v2_exit_codes_and_separate_stderr(adb_device: adbutils.AdbDevice) -> None:
+    result = adb_device.shell2("echo out; echo err >&2; exit 42", v2=True)
+    assert (result.returncode, result.stdout, result.stderr) == (42, "out\n", "err\n")
+    assert adb_device.shell2("ls /does/not/exist", v2=True).returncode == 1
+    assert adb_device.shell2("no_such_program", v2=True).returncode == 127
+    # the legacy shell (v1) learns the status through adbutils' "; echo X4EXIT:$?" suffix
+    assert adb_device.shell2("false", v2=False).returncode == 1
+
+
+def test_pipes_and_redirection_over_adb(adb_device: adbutils.AdbDevice) -> None:
+    script = (
+        "cd /data/local/tmp && rm -f t.txt; for w in b c a; do echo $w >> t.txt; done; "
+        "sort < t.txt | head -n 2 > sorted.txt && cat sorted.txt | wc -l && cat sorted.txt"
+    )
+    result = adb_device.shell2(script, v2=True)
+    assert (result.returncode, result.stdout) == (0, "2\na\nb\n")
+
+
+def test_push_pull_50mb_round_trip(adb_device: adbutils.AdbDevice, tmp_path: Path) -> None:
+    source = tmp_path / "big.bin"
+    payload = os.urandom(50 * 2**20)
+    source.write_bytes(payload)
+    digest = hashlib.sha256(payload).hexdigest()
+    remote = "/data/local/tmp/big.bin"
+    adb_device.sync.push(source, remote)
+    assert adb_device.sync.stat(remote).size == len(payload)
+    assert adb_device.shell(["sha256sum", remote]).split()[0] == digest
+    pulled = tmp_path / "pulled.bin"
+    adb_device.sync.pull(remote, pulled)
+    assert hashlib.sha256(pulled.read_bytes()).hexdigest() == digest
+    adb_device.shell(["rm", remote])
+
+
+def test_adb_command_line_push_pull_and_ls(emulated_device: EmulatedDevice, tmp_path: Path) -> None:
+    """The adb client binary's own sync code (STAT v2, LIST) against the device."""
+    adb = adb_binary()
+    source = tmp_path / "small.bin"
+    source.write_bytes(b"x" * 300_000)
+    serial = emulated_device.serial
+    push = subprocess.run(
+        [adb, "-s", serial, "push", str(source), "/sdcard/"], capture_output=True, text=True
+    )
+    assert push.returncode == 0, push.stderr
+    listing = subprocess.run([adb, "-s", serial, "ls", "/sdcard"], capture_output=True, text=True).stdout
+    assert "small.bin" in listing
+    pulled = tmp_path / "back.bin"
+    pull = subprocess.run([adb, "-s", serial, "pull", "/sdcard/small.bin", str(pulled)], capture_output=True)
+    assert pull.returncode == 0 and pulled.read_bytes() == source.read_bytes()
+    denied = subprocess.run(
+        [adb, "-s", serial, "push", str(source), "/system/x.bin"], capture_output=True, text=True
+    )
+    assert denied.returncode != 0 and "Read-only file system" in denied.stderr
+
+
+def test_push_to_missing_folder_creates_it(adb_device: adbutils.AdbDevice) -> None:
+    adb_device.sync.push(b"abc", "/data/local/tmp/new/dir/file.txt")
+    assert adb_device.sync.read_text("/data/local/tmp/new/dir/file.txt") == "abc"
+    assert adb_device.shell2("rm -r /data/local/tmp/new", v2=True).returncode == 0
+
+
+def test_two_devices_with_different_profiles_at_once(
+    adb_client: adbutils.AdbClient, emulated_device: EmulatedDevice
+) -> None:
+    with EmulatedDevice("low-end-phone") as second:
+        assert second.serial != emulated_device.serial
+        serials = {d.serial for d in adb_client.list()}
+        assert {second.serial, emulated_device.serial} <= serials
+        first_model = adb_client.device(emulated_device.serial).shell("getprop ro.product.model")
+        second_model = adb_client.device(second.serial).shell("getprop ro.product.model")
+        assert (first_model, second_model) == (emulated_device.profile.model, second.profile.model)
+        adb_client.device(second.serial).sync.push(b"only here", "/data/local/tmp/mark.txt")
+        assert (
+            adb_client.device(emulated_device.serial)
+            .shell2("cat /data/local/tmp/mark.txt", v2=True)
+            .returncode
+            == 1
+        )
+    assert second.serial not in {d.serial for d in adb_client.list()}
+
+
+def test_reserved_emulator_ports_are_refused() -> None:
+    from harness.errors import UsageError
+
+    with pytest.raises(UsageError, match="5555-5585"):
+        EmulatedDevice(port=5557, register=False).start()

@@ -1,0 +1,162 @@
+"""benchmark_model and jointdnn_chain_runner on the emulated device, driven through adb; battery power."""
+
+from __future__ import annotations
+
+import io
+import re
+import threading
+import time
+from pathlib import Path
+
+import adbutils
+import numpy as np
+import pytest
+
+from harness.emulator import EmulatedDevice
+
+REMOTE = "/data/local/tmp"
+_NUM = r"([0-9.]+(?:e[+-]?\d+)?)"
+TIMINGS = re.compile(
+    rf"Inference timings in us: Init: (\d+), First inference: (\d+), Warmup \(avg\): {_NUM}, Inference \(avg\): {_NUM}"
+)
+STAT = re.compile(rf"count=(\d+) first=(\d+) curr=(\d+) min=(\d+) max=(\d+) avg={_NUM} std=(\d+)")
+
+
+@pytest.fixture(scope="module")
+def small_bundle(bundle_factory) -> Path:  # type: ignore[no-untyped-def]
+    return bundle_factory("small_cnn", "int8")
+
+
+@pytest.fixture(scope="module")
+def remote_whole(small_bundle: Path, adb_device: adbutils.AdbDevice) -> str:
+    remote = f"{REMOTE}/small_cnn_whole.tflite"
+    adb_device.sync.push(small_bundle / "whole.tflite", remote)
+    return remote
+
+
+def test_benchmark_model_prints_the_real_format(adb_device: adbutils.AdbDevice, remote_whole: str) -> None:
+    command = (
+        f"{REMOTE}/benchmark_model --graph={remote_whole} --num_threads=1 --num_runs=20 "
+        "--warmup_runs=3 --min_secs=0 --warmup_min_secs=0 --use_xnnpack=true --enable_op_profiling=true"
+    )
+    result = adb_device.shell2(command, v2=True)
+    assert result.returncode == 0, result.stderr
+    log = result.stderr  # the real tool logs on stderr
+    assert log.startswith("INFO: STARTING!\n")
+    assert f"INFO: Graph: [{remote_whole}]" in log
+    assert (
+        "INFO: Running benchmark for at least 20 iterations and at least 0 seconds but terminate if exceeding 150 seconds."
+        in log
+    )
+    warmup, inference = STAT.findall(log)
+    assert int(warmup[0]) >= 3 and int(inference[0]) == 20
+    timings = TIMINGS.search(log)
+    assert timings is not None
+    init_us, first_us, warmup_avg, inference_avg = timings.groups()
+    assert int(first_us) == int(warmup[1])  # first warm-up run
+    assert float(inference_avg) == pytest.approx(float(inference[5]), rel=1e-5)
+    assert float(warmup_avg) == pytest.approx(float(warmup[5]), rel=1e-5)
+    assert int(inference[3]) <= float(inference_avg) <= int(inference[4])  # min <= avg <= max
+
+
+def test_battery_current_rises_while_benchmark_runs(
+    adb_device: adbutils.AdbDevice, emulated_device: EmulatedDevice, remote_whole: str
+) -> None:
+    """Sample current_now/voltage_now through a second adb stream while benchmark_model runs."""
+    sysfs = "/sys/class/power_supply/battery"
+    adb_device.shell("dumpsys battery unplug")
+    try:
+        idle_ua = int(adb_device.shell(f"cat {sysfs}/current_now"))
+        samples: list[tuple[float, int, int]] = []  # (host time s, current µA, voltage µV)
+        stop = threading.Event()
+        sampler_conn = adb_device.shell(
+            f"while true; do cat {sysfs}/current_now {sysfs}/voltage_now; sleep 0.01; done", stream=True
+        )
+
+        def sample() -> None:
+            reader = io.TextIOWrapper(sampler_conn.conn.makefile("rb"))
+            while not stop.is_set():
+                current, voltage = reader.readline(), reader.readline()
+                if not voltage:
+                    break
+                samples.append((time.monotonic(), int(current), int(voltage)))
+
+        thread = threading.Thread(target=sample, daemon=True)
+        thread.start()
+        time.sleep(0.3)
+        energy_before = emulated_device.battery.energy_mj(above_idle=True)
+        t_start = time.monotonic()
+        result = adb_device.shell2(
+            f"{REMOTE}/benchmark_model --graph={remote_whole} --num_threads=2 --num_runs=1 --warmup_runs=1 "
+            "--min_secs=1.5 --warmup_min_secs=0",
+            v2=True,
+        )
+        t_end = time.monotonic()
+        energy_after = emulated_device.battery.energy_mj(above_idle=True)
+        time.sleep(0.3)
+        stop.set()
+        sampler_conn.close()
+        thread.join(timeout=5)
+    finally:
+        adb_device.shell("dumpsys battery reset")
+    assert result.returncode == 0, result.stderr
+    assert idle_ua < 0  # discharging: negative, as documented
+    busy = [c for t, c, _ in samples if t_start + 0.2 < t < t_end - 0.2]
+    quiet = [c for t, c, _ in samples if t < t_start - 0.05]
+    assert busy and quiet
+    assert min(abs(c) for c in busy) > max(abs(c) for c in quiet)  # the current rises while it runs
+
+    # Energy above idle integrated from the sysfs samples matches the power model's energy for the run.
+    profile = emulated_device.profile
+    idle_mw = profile.idle_mw
+    measured_mj = 0.0
+    for (t0, c0, v0), (t1, _, _) in zip(samples, samples[1:], strict=False):
+        power_mw = -c0 * v0 / 1e9  # µA * µV = pW; / 1e9 -> mW (discharging current is negative)
+        measured_mj += (power_mw - idle_mw) * (t1 - t0)
+    stats = STAT.findall(result.stderr)
+    busy_s = sum(int(count) * float(avg) for count, *_, avg, _std in stats) / 1e6
+    model_mj = profile.compute_power_mw(2) * busy_s
+    assert energy_after - energy_before == pytest.approx(model_mj, rel=0.05)
+    assert measured_mj == pytest.approx(model_mj, rel=0.10)
+
+
+def test_chain_runner_matches_segment_chain(
+    small_bundle: Path, adb_device: adbutils.AdbDevice, tmp_path: Path
+) -> None:
+    from models.bundle import read_manifest
+    from models.runtime import SegmentChain
+
+    manifest = read_manifest(small_bundle)
+    chain = SegmentChain(small_bundle)
+    rng = np.random.default_rng(0)
+    x = chain.prepare_input(rng.standard_normal(manifest.input.shape).astype(np.float32))
+    start, stop = 1, manifest.num_segments
+    partial = chain.run(x, 0, start).output  # the device runs segments start..stop-1 on this tensor
+    expected = chain.run(partial, start, stop).output
+    graphs = []
+    for segment in manifest.segments[start:stop]:
+        remote = f"{REMOTE}/chain/{segment.file}"
+        adb_device.sync.push(small_bundle / segment.file, remote)
+        graphs.append(remote)
+    buffer = io.BytesIO()
+    np.save(buffer, partial)
+    adb_device.sync.push(buffer.getvalue(), f"{REMOTE}/chain/in.npy")
+    result = adb_device.shell2(
+        f"{REMOTE}/jointdnn_chain_runner --graphs={','.join(graphs)} --input={REMOTE}/chain/in.npy "
+        f"--output={REMOTE}/chain/out.npy --num_threads=1",
+        v2=True,
+    )
+    assert result.returncode == 0, result.stderr
+    segment_line, total_line = result.stdout.strip().splitlines()
+    segment_ms = [float(v) for v in segment_line.removeprefix("segment_ms: ").split(",")]
+    assert len(segment_ms) == stop - start
+    assert float(total_line.removeprefix("total_ms: ")) == pytest.approx(sum(segment_ms), abs=0.01)
+    output = np.load(io.BytesIO(adb_device.sync.read_bytes(f"{REMOTE}/chain/out.npy")))
+    assert output.dtype == expected.dtype and np.array_equal(output, expected)
+    missing = adb_device.shell2(
+        f"{REMOTE}/jointdnn_chain_runner --graphs={REMOTE}/chain/nope.tflite --input={REMOTE}/chain/in.npy "
+        f"--output={REMOTE}/chain/o.npy",
+        v2=True,
+    )
+    assert missing.returncode == 1 and "nope.tflite" in missing.stderr
+    adb_device.shell(f"rm -r {REMOTE}/chain")
