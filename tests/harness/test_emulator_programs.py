@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import re
 import threading
 import time
@@ -52,7 +53,7 @@ def test_benchmark_model_prints_the_real_format(adb_device: adbutils.AdbDevice, 
     assert int(warmup[0]) >= 3 and int(inference[0]) == 20
     timings = TIMINGS.search(log)
     assert timings is not None
-    init_us, first_us, warmup_avg, inference_avg = timings.groups()
+    _init_us, first_us, warmup_avg, inference_avg = timings.groups()
     assert int(first_us) == int(warmup[1])  # first warm-up run
     assert float(inference_avg) == pytest.approx(float(inference[5]), rel=1e-5)
     assert float(warmup_avg) == pytest.approx(float(warmup[5]), rel=1e-5)
@@ -110,7 +111,7 @@ def test_battery_current_rises_while_benchmark_runs(
     profile = emulated_device.profile
     idle_mw = profile.idle_mw
     measured_mj = 0.0
-    for (t0, c0, v0), (t1, _, _) in zip(samples, samples[1:], strict=False):
+    for (t0, c0, v0), (t1, _, _) in itertools.pairwise(samples):
         power_mw = -c0 * v0 / 1e9  # µA * µV = pW; / 1e9 -> mW (discharging current is negative)
         measured_mj += (power_mw - idle_mw) * (t1 - t0)
     stats = STAT.findall(result.stderr)
