@@ -92,7 +92,7 @@ class ButterflyConfig:
 def quantize_features(x: np.ndarray, low: float, high: float) -> np.ndarray:
     """Float features -> uint8 codes on 256 levels over ``[low, high]`` (round to nearest, clamp)."""
     step = (high - low) / LEVELS
-    codes = np.round((x.astype(np.float32) - np.float32(low)) / np.float32(step))
+    codes = np.round((x.astype(np.float32) - np.float32(low)) * np.float32(1.0 / step))  # as the layer
     return np.clip(codes, 0, LEVELS).astype(np.uint8)
 
 

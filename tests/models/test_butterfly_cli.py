@@ -1,0 +1,47 @@
+"""``jointdnn butterfly``: the table it writes, and one-line errors."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from harness.cli import main
+from harness.cli.butterfly_cmd import parse_channels
+from harness.errors import UsageError
+
+
+def test_butterfly_command_writes_csv_and_plot(tmp_path, capsys):
+    out = tmp_path / "report"
+    code = main(
+        ["butterfly", "small_cnn", "--cut", "block2_pool", "--channels", "8", "--dataset", "digits",
+         "--base-epochs", "1", "--epochs", "1", "--no-latency", "--out", str(out)]
+    )  # fmt: skip
+    assert code == 0
+    table = pd.read_csv(out / "small_cnn-block2_pool.csv")
+    assert (out / "small_cnn-block2_pool.png").stat().st_size > 1000
+    assert list(table.variant) == ["base", "butterfly", "pca"]
+    base, butterfly, pca = (table.iloc[i] for i in range(3))
+    assert base.cut_bytes == 8 * 8 * 32 * 4 and base.ratio == 1.0 and base.accuracy_delta_pts == 0.0
+    assert butterfly.cut_bytes == pca.cut_bytes == 8 * 8 * 8 and butterfly.ratio == 16.0
+    assert butterfly.cut_layer == "butterfly_reduce" and pca.cut_layer == "pca_reduce"
+    assert 0 < butterfly.cut_bytes_zstd <= butterfly.cut_bytes + 64
+    assert butterfly.accuracy_delta_pts == pytest.approx(100 * (butterfly.accuracy - base.accuracy))
+    assert not any(math.isfinite(v) for v in table.device_ms)  # --no-latency: not measured
+    assert "butterfly" in capsys.readouterr().out
+
+
+def test_butterfly_command_errors_are_one_line(capsys):
+    assert main(["butterfly", "small_cnn", "--cut", "block2_bn", "--channels", "4"]) == 2
+    err = capsys.readouterr().err
+    assert "not a cut point" in err and "Traceback" not in err
+    assert main(["butterfly", "small_cnn", "--cut", "block2_pool", "--dataset", "/no/such/dir"]) == 2
+    assert "unknown data set" in capsys.readouterr().err
+
+
+def test_parse_channels():
+    assert parse_channels("2,4, 8,16") == [2, 4, 8, 16]
+    for bad in ("", "a", "4,-2", "0"):
+        with pytest.raises(UsageError):
+            parse_channels(bad)
