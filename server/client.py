@@ -101,12 +101,14 @@ class CloudClient:
         to_segment: int | None = None,
         dequantize: bool = False,
         encoding: wire.Encoding | None = None,
+        segment_timings: bool = False,
     ) -> InferResult:
         """Run segments ``from_segment .. to_segment-1`` of ``model`` on ``x`` remotely.
 
         ``x`` is the tensor entering ``from_segment`` in that segment's dtype (float32 is accepted for
         int8 segments: the server quantizes). The output is in segment ``to_segment-1``'s dtype unless
-        ``dequantize``.
+        ``dequantize``. ``encoding`` overrides the client's body compression; ``segment_timings`` asks
+        for every segment's server compute time (``InferResult.segment_ms``).
         """
         body = wire.compress(wire.encode_npy(x), encoding or self.encoding)
         headers = {"Content-Type": wire.CONTENT_TYPE}
@@ -117,6 +119,8 @@ class CloudClient:
             params["to_segment"] = to_segment
         if dequantize:
             params["dequantize"] = "true"
+        if segment_timings:
+            params["segment_timings"] = "true"
         t0 = time.perf_counter()
         response = self._request("POST", f"/v1/models/{_quote(model)}/infer", params=params, content=body,
                                  headers=headers)  # fmt: skip

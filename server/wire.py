@@ -35,6 +35,7 @@ ENCODINGS: Final[tuple[str, ...]] = ("identity", "gzip", "zstd")
 
 _MAGIC: Final = b"\x93NUMPY"
 _MAX_HEADER_BYTES: Final = 10_000  # numpy's own limit on the header dict
+_HEADER_ALIGN: Final = 16  # bytes; the data after the header starts at a multiple of this
 
 
 class WireFormatError(ValueError):
@@ -50,14 +51,23 @@ class PayloadTooLargeError(ValueError):
 
 
 def encode_npy(x: np.ndarray) -> bytes:
-    """Serialize one tensor as a version 1.0 ``.npy`` file (C order; header padded as numpy does)."""
-    array = np.ascontiguousarray(x)
+    """Serialize one tensor as a version 1.0 ``.npy`` file (C order).
+
+    The header is padded to a multiple of 16 bytes rather than numpy's 64: every ``.npy`` reader
+    (``np.load`` included) takes any header length, data stays 16-byte aligned, and a small int8
+    tensor pays ~80 bytes of header instead of 128 (0.6% of a 14x14x64 int8 activation).
+    """
+    array = np.asarray(x)
+    array = array if array.flags.c_contiguous else array.copy(order="C")  # keeps 0-d arrays 0-d
     if array.dtype.hasobject:
         raise WireFormatError("object arrays cannot be sent: only numeric tensors travel on the wire")
-    buffer = io.BytesIO()
-    np.lib.format.write_array_header_1_0(buffer, np.lib.format.header_data_from_array_1_0(array))
-    header = buffer.getvalue()
-    return header + array.tobytes()
+    header = np.lib.format.header_data_from_array_1_0(array)
+    text = repr({"descr": header["descr"], "fortran_order": False, "shape": tuple(array.shape)}).encode(
+        "latin1"
+    )
+    pad = -(len(_MAGIC) + 4 + len(text) + 1) % _HEADER_ALIGN
+    text += b" " * pad + b"\n"
+    return b"".join((_MAGIC, b"\x01\x00", len(text).to_bytes(2, "little"), text, array.tobytes()))
 
 
 def decode_npy(body: bytes | bytearray | memoryview) -> np.ndarray:

@@ -3,7 +3,7 @@
 The body is the tensor entering segment ``from_segment`` (its dtype, or float32 for an int8 segment,
 which the server then quantizes); the response is the tensor leaving segment ``to_segment - 1`` in that
 segment's dtype (``dequantize=true`` returns float32). ``Server-Timing`` says where the time went
-(``parse``, ``queue``, ``compute``, ms); for int8 outputs ``X-Tensor-Scale`` / ``X-Tensor-Zero-Point``
+(``parse``, ``queue``, ``compute``, ms; ``segment_timings=true`` adds ``X-Segment-Ms``); for int8 outputs ``X-Tensor-Scale`` / ``X-Tensor-Zero-Point``
 carry the quantization.
 """
 
@@ -61,6 +61,9 @@ async def infer(
     dequantize: Annotated[
         bool, Query(description="Return float32 even if the segment outputs int8.")
     ] = False,
+    segment_timings: Annotated[
+        bool, Query(description="Add `X-Segment-Ms`: each segment's compute time (ms), comma-separated.")
+    ] = False,
 ) -> Response:
     """Run a contiguous range of the model's segments on the request tensor."""
     t0 = time.perf_counter()
@@ -82,9 +85,10 @@ async def infer(
     metrics.tensor_bytes.labels("request").inc(len(body))
     metrics.tensor_bytes.labels("response").inc(len(payload))
     headers = {
-        "Server-Timing": f"parse;dur={parse_ms:.3f}, queue;dur={run.queue_ms:.3f}, compute;dur={run.compute_ms:.3f}",
-        "X-Segment-Ms": ",".join(f"{ms:.3f}" for ms in run.segment_ms),
+        "Server-Timing": f"parse;dur={parse_ms:.3f}, queue;dur={run.queue_ms:.3f}, compute;dur={run.compute_ms:.3f}"
     }
+    if segment_timings:
+        headers["X-Segment-Ms"] = ",".join(f"{ms:.3f}" for ms in run.segment_ms)
     quant = pool.chains[0].runners[stop - 1].output_quant
     if quant is not None and not dequantize:
         headers["X-Tensor-Scale"] = repr(quant.scale)

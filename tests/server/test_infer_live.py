@@ -30,7 +30,11 @@ def test_fp32_tail_equals_whole_model(
     np.testing.assert_array_equal(result.output, chain.run(head, cut).output)  # same interpreters
     np.testing.assert_allclose(result.output, whole, rtol=1e-5, atol=1e-5)
     assert result.server_ms > 0 and result.queue_ms >= 0
-    assert len(result.segment_ms) == chain.manifest.num_segments - cut
+    assert result.segment_ms == ()  # per-segment times only when asked for
+    timed = client.infer("small_cnn-fp32", head, from_segment=cut, segment_timings=True)
+    assert len(timed.segment_ms) == chain.manifest.num_segments - cut and all(
+        ms > 0 for ms in timed.segment_ms
+    )
 
 
 @pytest.mark.parametrize("cut", CUTS)
@@ -64,7 +68,6 @@ def test_middle_range_and_float_input_to_int8_segment(
     x = rng.standard_normal((1, 32, 32, 3)).astype(np.float32)
     mid = client.infer("small_cnn-int8", x, from_segment=0, to_segment=4)  # server quantizes the float input
     np.testing.assert_array_equal(mid.output, chain.run(chain.prepare_input(x), 0, 4).output)
-    assert len(mid.segment_ms) == 4
 
 
 @pytest.mark.parametrize("encoding", ["gzip", "zstd"])
@@ -102,5 +105,5 @@ def test_32_concurrent_requests_are_all_correct(
 def test_request_bytes_are_the_tensor_plus_one_npy_header(client: CloudClient) -> None:
     x = np.zeros((1, 16, 16, 16), np.float32)
     result = client.infer("small_cnn-fp32", x, from_segment=2)
-    assert result.request_bytes == x.nbytes + 128
-    assert result.response_bytes == result.output.nbytes + 128
+    assert result.request_bytes == x.nbytes + 80
+    assert result.response_bytes == result.output.nbytes + 80

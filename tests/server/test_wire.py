@@ -32,7 +32,14 @@ def test_numpy_reads_what_we_write() -> None:
 
 def test_wire_overhead_is_the_header_only() -> None:
     x = np.zeros((1, 14, 14, 64), np.int8)
-    assert len(wire.encode_npy(x)) - x.nbytes == 128  # one 64-byte-aligned .npy v1.0 header
+    assert len(wire.encode_npy(x)) - x.nbytes == 80  # one .npy v1.0 header padded to 16 bytes
+
+
+def test_zero_dim_and_empty_tensors_round_trip() -> None:
+    for x in (np.float64(2.5) * np.ones(()), np.zeros((0, 3), np.float32)):
+        y = wire.decode_npy(wire.encode_npy(x))
+        assert y.shape == x.shape and y.dtype == x.dtype
+        np.testing.assert_array_equal(y, x)
 
 
 def test_pickled_object_array_is_refused() -> None:
