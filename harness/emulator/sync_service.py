@@ -59,12 +59,31 @@ class _Replies:
         self.flush()
 
 
+class _Requests:
+    """Reads requests through a local buffer: one ``Stream.read`` yields many small DATA chunks."""
+
+    def __init__(self, stream: Stream):
+        self.stream = stream
+        self.buffer = bytearray()
+
+    def read_exact(self, size: int) -> bytes:
+        while len(self.buffer) < size:
+            data = self.stream.read(1 << 20)
+            if not data:
+                raise EOFError(f"stream closed with {len(self.buffer)} of {size} bytes")
+            self.buffer += data
+        chunk = bytes(self.buffer[:size])
+        del self.buffer[:size]
+        return chunk
+
+
 def serve_sync(stream: Stream, system: AndroidSystem) -> None:
     """Serve sync requests until ``QUIT`` or the host closes the stream."""
     replies = _Replies(stream)
+    requests = _Requests(stream)
     while True:
         try:
-            header = stream.read_exact(8)
+            header = requests.read_exact(8)
         except EOFError:
             return
         tag, length = header[:4], struct.unpack("<I", header[4:])[0]
@@ -73,7 +92,7 @@ def serve_sync(stream: Stream, system: AndroidSystem) -> None:
         if length > _MAX_PATH:
             replies.fail(f"path too long: {length} bytes")
             return
-        argument = stream.read_exact(length).decode("utf-8", "replace")
+        argument = requests.read_exact(length).decode("utf-8", "replace")
         if tag == b"STAT":
             replies.add(b"STAT" + _stat_v1(system, argument))
         elif tag in (b"STA2", b"LST2"):
@@ -83,7 +102,7 @@ def serve_sync(stream: Stream, system: AndroidSystem) -> None:
         elif tag == b"RECV":
             _recv(system, argument, replies)
         elif tag == b"SEND":
-            if not _send(stream, system, argument, replies):
+            if not _send(requests, system, argument, replies):
                 return
         else:
             replies.fail(
@@ -160,7 +179,7 @@ def _recv(system: AndroidSystem, path: str, replies: _Replies) -> None:
     replies.add(b"DONE" + bytes(4))
 
 
-def _send(stream: Stream, system: AndroidSystem, argument: str, replies: _Replies) -> bool:
+def _send(requests: _Requests, system: AndroidSystem, argument: str, replies: _Replies) -> bool:
     """Receive one file; False if the stream must close after a failure (as adbd does)."""
     path, _, mode_text = argument.rpartition(",")
     if not path:
@@ -188,7 +207,7 @@ def _send(stream: Stream, system: AndroidSystem, argument: str, replies: _Replie
     mtime = 0
     try:
         while True:
-            header = stream.read_exact(8)
+            header = requests.read_exact(8)
             tag, size = header[:4], struct.unpack("<I", header[4:])[0]
             if tag == b"DONE":
                 mtime = size
@@ -197,7 +216,7 @@ def _send(stream: Stream, system: AndroidSystem, argument: str, replies: _Replie
                 if handle is not None:
                     replies.fail(f"invalid data message {tag!r} of {size} bytes")
                 return False
-            data = stream.read_exact(size)
+            data = requests.read_exact(size)
             if handle is not None:
                 handle.write(data)
     finally:
