@@ -53,7 +53,7 @@ from harness.runner.cloud import start_local_server
 from harness.runner.devices import open_device
 from harness.runner.execute import Execution, ScheduleExecutor
 from harness.runner.observer import NullObserver, RunObserver
-from harness.runner.profiles import cloud_profile_rows, ensure_mobile_profile, mobile_profile_path, write_rows
+from harness.runner.profiles import cloud_profile_rows, ensure_mobile_profile, write_rows
 from harness.runner.reference import check_output, reference_output
 from harness.runner.stages import stages_from_label
 from models.bundle import BundleManifest
@@ -338,11 +338,10 @@ def run_experiment(config: RunConfig, observer: RunObserver | None = None) -> Ru
     all_rows: list[dict[str, Any]] = []
     link_rows: list[dict[str, Any]] = []
     with open_device(config.device, power) as (device, device_name):
-        mobile_csv = mobile_profile_path(config.profiles_root, device_name, manifest.model, manifest.quant)
-        observer.phase(f"mobile profile {mobile_csv}")
-        task = observer.task(f"profiling {manifest.model} on {device_name}", manifest.num_segments)
-        ensure_mobile_profile(
-            device, device_name, bundle_dir, manifest, mobile_csv, runs=config.profile_runs,
+        observer.phase(f"mobile profile of {manifest.model} on {device_name}")
+        task = observer.task(f"profiling {manifest.model} on {device_name}", manifest.num_segments + 1)
+        mobile_csv = ensure_mobile_profile(
+            device, bundle_dir, config.profiles_root, runs=config.profile_runs,
             on_segment=lambda _: observer.advance(task),
         )  # fmt: skip
         observer.done(task)

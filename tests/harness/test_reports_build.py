@@ -1,0 +1,134 @@
+"""Reports from CSVs alone: the summary's arithmetic, the plots and index, and `jointdnn report`."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from harness.cli import main
+from harness.errors import UsageError
+from harness.reports import build_report, summarize
+from harness.reports.schema import LINKS_COLUMNS, MEASUREMENT_COLUMNS, PLAN_COLUMNS, SUMMARY_COLUMNS
+
+# A 2-segment model on one link: schedules MM (mobile-only), CM, MC, CC (cloud-only).
+PREDICTED = {"MM": (40.0, 60.0), "MC": (30.0, 45.0), "CC": (50.0, 20.0), "CM": (70.0, 35.0)}  # ms, mJ
+MEASURED = {"MM": (42.0, 63.0), "MC": (27.0, 40.0), "CC": (55.0, 22.0), "CM": (75.0, 30.0)}
+
+
+def _plan(kind: str, objective: str, schedule: str, cut: int) -> dict[str, object]:
+    latency, energy = PREDICTED[schedule]
+    row = dict.fromkeys(PLAN_COLUMNS, 0.0)
+    row.update(
+        run_id="r", model="toy", quant="int8", device="phone", link="4g", objective=objective, kind=kind,
+        schedule=schedule, cut=cut, cuts="", solver="test", constraints="{}", feasible=True, error="",
+        pred_latency_ms=latency, pred_mobile_energy_mj=energy,
+    )  # fmt: skip
+    return row
+
+
+def _frames() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    plans = [_plan("single_cut", "any", s, k) for k, s in enumerate(["CC", "MC", "MM"])]
+    for objective, chosen in (("latency", "MC"), ("energy", "CC")):
+        plans.append(_plan("jointdnn", objective, chosen, -1))
+        plans.append(_plan("mobile_only", objective, "MM", 2))
+        plans.append(_plan("cloud_only", objective, "CC", 0))
+        plans.append(_plan("best_single_cut", objective, chosen, 1 if chosen == "MC" else 0))
+    rows = []
+    for schedule, (latency, energy) in MEASURED.items():
+        for repeat, jitter in enumerate((0.9, 1.0, 1.3)):  # median = the value itself
+            row = dict.fromkeys(MEASUREMENT_COLUMNS, 1.0)
+            row.update(
+                run_id="r", model="toy", quant="int8", device="phone", link="4g", shaping="tc-netem",
+                schedule=schedule, repeat=repeat, latency_ms=latency * jitter,
+                mobile_energy_mj=energy * jitter, output_matches=True, argmax_matches=True,
+            )  # fmt: skip
+            rows.append(row)
+    links = [
+        dict(
+            zip(LINKS_COLUMNS, ["4g", "tc-netem", "", 5.85, 13.76, 50, 5.8, 13.5, 51, 1, 1, 2.0], strict=True)
+        )
+    ]
+    return pd.DataFrame(plans), pd.DataFrame(rows), pd.DataFrame(links)
+
+
+def test_summary_ratios_and_regret() -> None:
+    frame = summarize(*_frames())
+    assert list(frame.columns) == SUMMARY_COLUMNS
+    summary = frame.set_index("objective")
+    lat = summary.loc["latency"]
+    assert lat["schedule"] == "MC"
+    assert lat["meas_latency_ms"] == pytest.approx(27.0)
+    assert lat["latency_error_pct"] == pytest.approx((27 - 30) / 27 * 100)
+    assert lat["speedup_vs_mobile_only"] == pytest.approx(42 / 27)
+    assert lat["speedup_vs_cloud_only"] == pytest.approx(55 / 27)
+    assert lat["regret"] == pytest.approx(1.0)  # MC is the best measured single cut
+    energy = summary.loc["energy"]
+    assert energy["schedule"] == "CC"
+    assert energy["energy_saving_vs_mobile_only"] == pytest.approx(63 / 22)
+    assert energy["best_measured_schedule"] == "CC"
+    assert bool(energy["outputs_match"]) is True
+
+
+def test_regret_above_one_when_a_baseline_measured_better() -> None:
+    plans, measurements, links = _frames()
+    plans.loc[(plans["kind"] == "jointdnn") & (plans["objective"] == "latency"), "schedule"] = "CM"
+    summary = summarize(plans, measurements, links).set_index("objective")
+    assert summary.loc["latency", "regret"] == pytest.approx(75 / 27)
+    assert summary.loc["latency", "best_measured_schedule"] == "MC"
+
+
+def _write_run(run_dir: Path) -> None:
+    plans, measurements, links = _frames()
+    run_dir.mkdir(parents=True)
+    plans.to_csv(run_dir / "plans.csv", index=False)
+    measurements.to_csv(run_dir / "measurements.csv", index=False)
+    links.to_csv(run_dir / "links.csv", index=False)
+
+
+def test_build_report_writes_summary_plots_and_index(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    _write_run(run_dir)
+    report = build_report(run_dir)
+    names = {p.name for p in report.plots}
+    assert {
+        "latency_vs_split.png",
+        "energy_vs_split.png",
+        "predicted_vs_measured.png",
+        "breakdown.png",
+    } <= names
+    for plot in report.plots:
+        assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and plot.stat().st_size > 10_000
+    index = report.index.read_text()
+    assert "![" in index and "latency_vs_split.png" in index and "| 4g | latency | MC |" in index
+    summary = pd.read_csv(run_dir / "summary.csv")
+    assert len(summary) == 2 and not math.isnan(summary["regret"].iloc[0])
+
+
+def test_report_command_rebuilds_from_csvs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run_dir = tmp_path / "run"
+    _write_run(run_dir)
+    assert main(["report", str(run_dir)]) == 0
+    assert (run_dir / "index.md").is_file() and (run_dir / "summary.csv").is_file()
+    assert "index.md" in capsys.readouterr().out
+
+
+def test_report_of_a_missing_directory_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(UsageError, match="does not exist"):
+        build_report(tmp_path / "nope")
+    assert main(["report", str(tmp_path / "nope")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_report_names_a_missing_column(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    _write_run(run_dir)
+    pd.read_csv(run_dir / "plans.csv").drop(columns=["pred_latency_ms"]).to_csv(
+        run_dir / "plans.csv", index=False
+    )
+    with pytest.raises(UsageError, match="pred_latency_ms"):
+        build_report(run_dir)
