@@ -36,10 +36,13 @@ class RawHost:
 
     def __init__(self, port: int, *, version: int = OLD_VERSION, max_payload: int = 256 * 1024):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        self.pending: list[tuple[int, int, int, bytes]] = []  # packets read early by open()
         self.sock.sendall(encode_packet(A_CNXN, version, max_payload, b"host::features=shell_v2\0"))
         self.banner = self.expect(A_CNXN)
 
     def read_packet(self, timeout: float = 5.0) -> tuple[int, int, int, bytes]:
+        if self.pending:
+            return self.pending.pop(0)
         self.sock.settimeout(timeout)
         header = self._read(HEADER_SIZE)
         command, arg0, arg1, length, crc = decode_header(header)
@@ -63,9 +66,13 @@ class RawHost:
 
     def open(self, local_id: int, service: str) -> int:
         self.sock.sendall(encode_packet(A_OPEN, local_id, 0, service.encode() + b"\0"))
-        command, remote_id, arg1, _ = self.read_packet()
-        assert (command, arg1) == (A_OKAY, local_id)
-        return remote_id
+        early = []
+        while True:  # other streams' packets may arrive before our OKAY: keep them for later
+            command, remote_id, arg1, data = self.read_packet()
+            if (command, arg1) == (A_OKAY, local_id):
+                self.pending.extend(early)
+                return remote_id
+            early.append((command, remote_id, arg1, data))
 
     def write(self, local_id: int, remote_id: int, data: bytes) -> None:
         self.sock.sendall(encode_packet(A_WRTE, local_id, remote_id, data))
