@@ -21,17 +21,17 @@ _bearer = HTTPBearer(
 )
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def _registry(request: Request) -> ModelRegistry:
+async def _registry(request: Request) -> ModelRegistry:
     registry: ModelRegistry = request.app.state.registry
     return registry
 
 
-def _metrics(request: Request) -> Metrics:
+async def _metrics(request: Request) -> Metrics:
     metrics: Metrics = request.app.state.metrics
     return metrics
 
@@ -41,7 +41,7 @@ RegistryDep = Annotated[ModelRegistry, Depends(_registry)]
 MetricsDep = Annotated[Metrics, Depends(_metrics)]
 
 
-def require_token(
+async def require_token(
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
@@ -60,7 +60,9 @@ def require_token(
         raise ApiError(403, "forbidden", "the bearer token is not valid for this server")
 
 
-def _pool(registry: RegistryDep, name: Annotated[str, Path(description="Served model name.")]) -> ModelPool:
+async def _pool(
+    registry: RegistryDep, name: Annotated[str, Path(description="Served model name.")]
+) -> ModelPool:
     pool = registry.get(name)
     if pool is None:
         known = ", ".join(sorted(registry.pools)) or "none"

@@ -33,13 +33,13 @@ def _summary(name: str, pool: ModelPool) -> dict[str, Any]:
 
 
 @router.get("", response_model=list[ModelSummary], responses=ERROR_RESPONSES["auth"])
-def list_models(registry: RegistryDep) -> list[dict[str, Any]]:
+async def list_models(registry: RegistryDep) -> list[dict[str, Any]]:
     """Every served model: name, quantization, cut points, input and output shapes."""
     return [_summary(name, pool) for name, pool in sorted(registry.pools.items())]
 
 
 @router.get("/{name}", response_model=ModelDetail, responses=ERROR_RESPONSES["model"])
-def get_model(pool: PoolDep) -> dict[str, Any]:
+async def get_model(pool: PoolDep) -> dict[str, Any]:
     """One model with its segments (boundary tensors with their dtypes and int8 quantization)."""
     segments = [
         SegmentSummary.model_validate(seg.model_dump(exclude={"file", "sha256"}))

@@ -24,7 +24,7 @@ _METRICS_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 @router.get("/healthz", response_model=Health)
-def healthz(registry: RegistryDep) -> Health:
+async def healthz(registry: RegistryDep) -> Health:
     """Liveness and what loaded; never needs a token."""
     return Health(
         models=sorted(registry.pools),
@@ -41,7 +41,7 @@ def healthz(registry: RegistryDep) -> Health:
     dependencies=[Depends(require_token)],
     responses=ERROR_RESPONSES["auth"],
 )
-def load(registry: RegistryDep, settings: SettingsDep) -> LoadReport:
+async def load(registry: RegistryDep, settings: SettingsDep) -> LoadReport:
     """In-flight and queued inferences and recent utilisation of this worker's interpreter chains."""
     per_model = {name: pool.load() for name, pool in sorted(registry.pools.items())}
     chains = sum(entry["pool_size"] for entry in per_model.values())
@@ -65,6 +65,6 @@ def load(registry: RegistryDep, settings: SettingsDep) -> LoadReport:
     responses=_METRICS_RESPONSES,
     response_class=Response,
 )
-def metrics(registry: MetricsDep) -> Response:
+async def metrics(registry: MetricsDep) -> Response:
     """Prometheus text: request counts and latency histograms, inference compute/queue time, errors."""
     return Response(registry.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
