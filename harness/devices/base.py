@@ -116,9 +116,9 @@ class BenchmarkStats:
         """Median latency (ms): exact from per-run samples or ``median=``, else the mean."""
         if self.samples_us:
             return float(np.median(self.samples_us)) / 1e3
-        if not math.isnan(self.median_us):
+        if not math.isnan(self.median_us) and (self.median_us > 0 or not self.mean_ms > 0):
             return self.median_us / 1e3
-        return self.mean_ms
+        return self.mean_ms  # no median printed, or it rounded to 0 µs on a sub-µs segment
 
     def quantile_ms(self, q: float) -> float:
         """Latency quantile ``q`` in (0, 1) in ms.
@@ -224,6 +224,7 @@ class Device(Protocol):
         threads: int = 1,
         runs: int = 50,
         warmup_runs: int = 1,
+        warmup_min_secs: float = 0.5,
         min_secs: float = 0.0,
         max_secs: float = 150.0,
         use_xnnpack: bool | None = None,

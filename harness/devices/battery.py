@@ -92,25 +92,42 @@ def _trimmed_mean(values: np.ndarray, fraction: float = 0.1) -> float:
     return float(np.mean(kept))
 
 
-def excess_power_mw(idle: list[PowerSample], run: list[PowerSample], sign: int) -> float | None:
-    """Average power above the idle baseline while the runner worked (mW), or None if no drain shows.
+def excess_power_mw(
+    idle: list[PowerSample], run: list[PowerSample], sign: int, *, window: tuple[float, float] | None = None
+) -> float | None:
+    """Time-averaged power above the idle baseline over the run window (mW), or None if no drain shows.
 
-    None means the fuel gauge did not move (constant-current emulators, a charging phone, too few
-    samples): the caller falls back to the device's power model and says so.
+    Each run sample stands for the time from the midpoint with its predecessor to the midpoint with its
+    successor (clipped to ``window``, default first..last sample): a fuel gauge read over adb comes back
+    more slowly while the CPU is busy, so a plain mean of the samples would under-weight busy periods.
+    The idle baseline is a trimmed mean (robust to a stray background wake-up). None means the fuel
+    gauge did not move (constant-current emulators, a charging phone, too few samples): the caller falls
+    back to the device's power model and says so.
     """
     if len(idle) < 2 or len(run) < 3:
         return None
     idle_mw = _trimmed_mean(power_mw(idle, sign))
-    run_mw = _trimmed_mean(power_mw(run, sign))
+    ordered = sorted(run, key=lambda sample: sample.t_s)
+    times = np.array([sample.t_s for sample in ordered])
+    start, end = window if window is not None else (float(times[0]), float(times[-1]))
+    if end <= start:
+        return None
+    edges = np.concatenate(([start], (times[1:] + times[:-1]) / 2, [end]))
+    weights = np.clip(np.diff(np.clip(edges, start, end)), 0.0, None)  # seconds each sample stands for
+    run_mw = float(np.sum(power_mw(ordered, sign) * weights) / np.sum(weights))
     excess = run_mw - idle_mw
     if excess <= _MIN_VISIBLE_DRAIN * max(abs(idle_mw), 1.0):
         return None
     return excess
 
 
-def energy_per_inference_mj(excess_mw: float, latency_ms: float) -> float:
-    """mW × ms / 1000 = mJ."""
-    return excess_mw * latency_ms / 1e3
+def energy_per_inference_mj(excess_mw: float, window_s: float, inferences: int) -> float:
+    """Energy above idle of a run window, shared by the inferences it ran: mW × s / n = mJ per inference.
+
+    The window covers the whole runner process (start-up and warm-up included, as on a real phone the
+    drain of those phases is real); with hundreds of inferences per window their share is small.
+    """
+    return excess_mw * window_s / max(inferences, 1)
 
 
 class BatterySampler:
@@ -128,25 +145,34 @@ class BatterySampler:
         self.samples: list[PowerSample] = []
         self.error: Exception | None = None
 
+    def _sample(self) -> PowerSample:
+        """One reading, time-stamped at the middle of the request (the reading's best time estimate)."""
+        t0 = time.monotonic()
+        current, voltage = self._read()
+        return PowerSample((t0 + time.monotonic()) / 2, current, voltage)
+
+    def within(self, start_s: float, end_s: float) -> list[PowerSample]:
+        """The samples taken inside a window of host monotonic time (the run itself)."""
+        return [s for s in self.samples if start_s <= s.t_s <= end_s]
+
     def collect(self, duration_s: float) -> list[PowerSample]:
         """Sample in the calling thread for ``duration_s`` (used for the idle baseline)."""
         out: list[PowerSample] = []
         end = time.monotonic() + duration_s
         while time.monotonic() < end:
-            current, voltage = self._read()
-            out.append(PowerSample(time.monotonic(), current, voltage))
+            out.append(self._sample())
             time.sleep(self._period_s)
         return out
 
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
-                current, voltage = self._read()
+                sample = self._sample()
             except Exception as exc:  # any transport error ends sampling, not the run
                 self.error = exc
                 log.warning("battery sampling stopped: %s", exc)
                 return
-            self.samples.append(PowerSample(time.monotonic(), current, voltage))
+            self.samples.append(sample)
             self._stop.wait(self._period_s)
 
     def __enter__(self) -> BatterySampler:

@@ -113,6 +113,7 @@ class LocalDevice:
         threads: int = 1,
         runs: int = 50,
         warmup_runs: int = 1,
+        warmup_min_secs: float = 0.5,
         min_secs: float = 0.0,
         max_secs: float = 150.0,
         use_xnnpack: bool | None = None,
@@ -130,7 +131,10 @@ class LocalDevice:
             runner = SegmentRunner(Path(model_path), num_threads=threads)
             init_us = (time.perf_counter() - t0) * 1e6
             x = runner.random_input(np.random.default_rng(0))
-            warmup = [_timed_us(runner, x) for _ in range(max(warmup_runs, 0))]
+            warmup: list[float] = []
+            warmup_start = time.perf_counter()
+            while len(warmup) < warmup_runs or time.perf_counter() - warmup_start < warmup_min_secs:
+                warmup.append(_timed_us(runner, x))
             samples: list[float] = []
             loop_start = time.perf_counter()
             while True:
@@ -139,6 +143,7 @@ class LocalDevice:
                 if (len(samples) >= runs and elapsed >= min_secs) or elapsed >= max_secs:
                     break
         stats = stats_from_samples(samples, init_us=init_us, warmup_us=warmup)
+        stats.warmup_count = len(warmup)
         stats.wall_s = time.perf_counter() - started
         if measure_energy:
             power = self.profile.compute_power_mw(threads)

@@ -55,6 +55,7 @@ class ProfileSettings:
     threads: int = 1
     runs: int = 50  # minimum measured runs per unit
     warmup_runs: int = 1
+    warmup_min_secs: float = 0.5  # benchmark_model's default warm-up duration (s)
     min_secs: float = 0.0  # minimum measured duration per unit (s)
     max_secs: float = 150.0
     use_xnnpack: bool | None = None
@@ -234,6 +235,7 @@ def profile_device(
                     threads=settings.threads,
                     runs=settings.runs,
                     warmup_runs=settings.warmup_runs,
+                    warmup_min_secs=settings.warmup_min_secs,
                     min_secs=settings.min_secs,
                     max_secs=settings.max_secs,
                     use_xnnpack=settings.use_xnnpack,
@@ -339,6 +341,18 @@ def profile_devices(
         except Exception as exc:  # reported per device; the other devices keep going
             return exc
 
+    unique: dict[str, Device] = {}
+    for device in devices:  # the same phone over USB and wireless adb reports the same id
+        if device.name in unique:
+            log.warning(
+                "%s and %s are the same device (%s); profiling it once",
+                unique[device.name].serial,
+                device.serial,
+                device.name,
+            )
+            continue
+        unique[device.name] = device
+    devices = list(unique.values())
     if len(devices) == 1:
         return [work(devices[0])]
     with ThreadPoolExecutor(max_workers=len(devices), thread_name_prefix="profile") as pool:
