@@ -48,7 +48,7 @@ def test_android_serial_is_respected_and_unknown_serials_are_named(
 ) -> None:
     monkeypatch.setenv("ANDROID_SERIAL", emulated_device.serial)
     assert AdbDevice().serial == emulated_device.serial
-    with pytest.raises(DeviceNotFoundError, match="no device with serial '127.0.0.1:1'"):
+    with pytest.raises(DeviceNotFoundError, match=r"no device with serial '127\.0\.0\.1:1'"):
         AdbDevice("127.0.0.1:1")
 
 
