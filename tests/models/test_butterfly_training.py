@@ -151,3 +151,34 @@ def test_split_latency_of_the_butterfly(trained, digits, tmp_path, artifact_cach
         "segment_000.tflite",
         "segment_001.tflite",
     ]
+
+
+def test_emulated_device_head_and_server_tail_match_keras(trained, digits, bundles):
+    """The full split: head on the emulated Android device over ADB, 8-bit cut tensor to the server."""
+    from harness.devices.adb import AdbDevice
+    from harness.emulator import EmulatedDevice
+    from models.runtime import SegmentChain
+    from server.background import BackgroundServer
+    from server.client import CloudClient
+    from server.settings import Settings
+
+    name = "small_cnn_butterfly8-int8"
+    bundle = bundles / name
+    chain = SegmentChain(bundle)
+    k = chain.manifest.cut_layers.index(REDUCE_LAYER) + 1
+    x = digits.x_test[:4]
+    ref_cut, ref_out = _keras_outputs(trained[2], REDUCE_LAYER, x)
+    with (
+        EmulatedDevice("generic-phone") as emulated,
+        BackgroundServer(Settings(bundle_dir=Path(bundles), pool_size=1)) as server,
+        CloudClient(server.base_url) as cloud,
+    ):
+        device = AdbDevice(emulated.serial, power_profile=emulated.profile)
+        for i, image in enumerate(x):
+            head, segment_ms, _ = device.run_chain(bundle, list(range(k)), chain.prepare_input(image[None]))
+            assert head.dtype == np.int8 and head.shape == (1, 8, 8, 8) and len(segment_ms) == k
+            np.testing.assert_array_equal(head, chain.run(chain.prepare_input(image[None]), 0, k).output)
+            sent = chain.finish_output(head, k)[0]
+            assert np.mean(np.abs(sent - ref_cut[i]) <= 2 * STEP) > 0.95
+            result = cloud.infer(name, head, from_segment=k, dequantize=True)
+            assert np.argmax(result.output) == np.argmax(ref_out[i])
