@@ -51,6 +51,14 @@ def write_index(
         f"**{meta.get('device_name', meta.get('device', '?'))}**, server {meta.get('server', '?')}, "
         f"{meta.get('repeats', '?')} repeats per schedule, budgets {meta.get('constraints') or 'none'}."
     )
+    if "mobile_whole_over_segments" in meta:
+        parts += [
+            "",
+            f"Whole model / sum of per-segment benchmarks: mobile {meta['mobile_whole_over_segments']:.2f}, "
+            f"cloud {meta['cloud_whole_over_segments']:.2f} (segment costs were scaled by these factors for "
+            "planning when above 1: isolated segments run with hot caches). Per transfer the planner sees "
+            "half of the RTT plus the per-request overhead below (one request/response = one round trip).",
+        ]
     parts += ["", "## Links (measured before the run)", ""]
     if not links.empty:
         parts.append(

@@ -143,7 +143,7 @@ def plot_metric_vs_split(
         ):
             ax.set_yscale("log")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="upper left")
     fig.suptitle(title)
     return _save(fig, path)
 
@@ -184,7 +184,7 @@ def plot_predicted_vs_measured(
     ax.set_ylabel("measured end-to-end latency (ms, median)")
     ax.set_title(title)
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left")
     return _save(fig, path)
 
 
@@ -235,7 +235,7 @@ def plot_breakdown(plans: pd.DataFrame, measurements: pd.DataFrame, path: Path, 
     ax.set_xticks(x, [b[0] for b in bars], fontsize=7)
     ax.set_ylabel("measured latency (ms, median)")
     ax.set_title(title)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper right")
     ax.grid(alpha=0.3, axis="y")
     return _save(fig, path)
 

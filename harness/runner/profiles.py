@@ -12,18 +12,28 @@ written into the run directory.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from harness.devices.base import Device
 from harness.errors import ProfileError
-from harness.profile_rows import COLUMNS, ProfileRow, append_rows, read_profile
+from harness.profile_rows import (
+    COLUMNS,
+    WHOLE_MODEL_SEGMENT,
+    ProfileRow,
+    append_rows,
+    read_profile,
+    segment_rows,
+)
 from harness.profiling import DEFAULT_OUT_ROOT, JobListener, ProfileSettings, profile_device
 from models.bundle import BundleManifest
 
-__all__ = ["cloud_profile_rows", "ensure_mobile_profile", "write_rows"]
+__all__ = ["cloud_profile_rows", "ensure_mobile_profile", "planning_profile", "write_rows"]
 
 
 class _Listener(JobListener):
@@ -82,3 +92,27 @@ def write_rows(path: Path, rows: list[ProfileRow]) -> Path:
     append_rows(path, rows)
     assert list(read_profile(path).columns)[: len(COLUMNS)] == COLUMNS
     return path
+
+
+def planning_profile(frame: pd.DataFrame) -> tuple[pd.DataFrame, float]:
+    """The profile the planner should use, and the factor applied: whole-model time / sum of segments.
+
+    Each segment is benchmarked alone, over and over, so its weights and activations stay in the
+    caches; run back to back in a chain they do not, and the chain takes longer than the sum of its
+    parts (the profiling job records the whole model, segment -1, to show exactly that). When the
+    whole model is slower than the sum, segment latencies and energies are scaled by the ratio, so
+    that mobile-only (and cloud-only) predictions match the measured whole model. When it is faster
+    (fusion across boundaries that the chain cannot have) nothing is changed. Factor 1.0 = unchanged.
+    """
+    whole = frame[frame["segment"] == WHOLE_MODEL_SEGMENT]
+    total = float(segment_rows(frame)["latency_ms_median"].sum())
+    if whole.empty or total <= 0:
+        return frame, 1.0
+    factor = float(whole["latency_ms_median"].iloc[-1]) / total
+    if not math.isfinite(factor) or factor <= 1.0:
+        return frame, 1.0
+    scaled = frame.copy()
+    rows = scaled["segment"] >= 0
+    for column in ("latency_ms_median", "latency_ms_p10", "latency_ms_p90", "energy_mj"):
+        scaled.loc[rows, column] = pd.to_numeric(scaled.loc[rows, column], errors="coerce") * factor
+    return scaled, factor

@@ -15,6 +15,11 @@ round trip. And a request costs more than its round trip: HTTP, the web framewor
 add a fixed few ms that the link model has no term for; the runner measures it per link
 (:func:`calibrate_request_overhead`, ``request_overhead_ms`` in links.csv) and adds it to the round trip
 the planner sees. The report shows the link profile's own RTT next to both.
+
+And segments profiled one at a time run with hot caches: a chain of them is slower than the sum of
+their benchmarks, and the profiles' whole-model row shows by how much. The runner plans with segment
+costs scaled by that ratio when it is above 1 (:func:`~harness.runner.profiles.planning_profile`),
+recorded as ``*_whole_over_segments`` in run.json.
 """
 
 from __future__ import annotations
@@ -46,19 +51,27 @@ from harness.planner import (
     single_cut_schedule,
 )
 from harness.planner.solve import make_plan
-from harness.profiles import LinkProfile, load_device, load_link
+from harness.profile_rows import read_profile
+from harness.profiles import DeviceProfile, LinkProfile, load_device, load_link
 from harness.reports.schema import LINKS_COLUMNS, MEASUREMENT_COLUMNS, PLAN_COLUMNS
 from harness.runner.bundles import ensure_bundle
 from harness.runner.cloud import start_local_server
 from harness.runner.devices import open_device
 from harness.runner.execute import Execution, ScheduleExecutor
 from harness.runner.observer import NullObserver, RunObserver
-from harness.runner.profiles import cloud_profile_rows, ensure_mobile_profile, write_rows
+from harness.runner.profiles import cloud_profile_rows, ensure_mobile_profile, planning_profile, write_rows
 from harness.runner.reference import check_output, reference_output
 from harness.runner.stages import stages_from_label
 from models.bundle import BundleManifest
 
-__all__ = ["RunConfig", "RunResult", "planning_link", "run_experiment"]
+__all__ = [
+    "RunConfig",
+    "RunResult",
+    "calibrate_request_overhead",
+    "planning_link",
+    "planning_problem",
+    "run_experiment",
+]
 
 OBJECTIVES = ("latency", "energy")
 
@@ -111,6 +124,15 @@ class RunResult:
 def planning_link(link: LinkProfile, request_overhead_ms: float = 0.0) -> LinkProfile:
     """The link as the planner should see it: per-transfer latency = one-way latency (see module doc)."""
     return link.model_copy(update={"rtt_ms": (link.rtt_ms + request_overhead_ms) / 2})
+
+
+def planning_problem(
+    mobile_csv: Path, cloud_csv: Path, link: LinkProfile, power: DeviceProfile, request_overhead_ms: float
+) -> PlanningProblem:
+    """The problem the runner plans: calibrated profiles (:func:`planning_profile`) over the planning link."""
+    mobile, _ = planning_profile(read_profile(mobile_csv))
+    cloud, _ = planning_profile(read_profile(cloud_csv))
+    return build_problem(mobile, cloud, planning_link(link, request_overhead_ms), power)
 
 
 def calibrate_request_overhead(
@@ -286,7 +308,7 @@ def _execute_link(
                 write_rows(cloud_csv, cloud_profile_rows(raw, manifest))
             overhead_ms = calibrate_request_overhead(shaped, client, served, manifest, measured)
             observer.phase(f"{link.name}: per-request HTTP/serving overhead {overhead_ms:.1f} ms")
-            problem = build_problem(mobile_csv, cloud_csv, planning_link(link, overhead_ms), power)
+            problem = planning_problem(mobile_csv, cloud_csv, link, power, overhead_ms)
             plans = plan_rows(problem, config.objectives, config.constraints, {**base, "link": link.name})
             labels = list(dict.fromkeys(str(r["schedule"]) for r in plans if r["schedule"]))
             executor = ScheduleExecutor(
@@ -377,7 +399,10 @@ def run_experiment(config: RunConfig, observer: RunObserver | None = None) -> Ru
         "model_name": manifest.model,
         "num_segments": manifest.num_segments,
         "device_name": device_name,
-        "planning_note": "planned with rtt_ms/2 per transfer (one request/response = one RTT)",
+        "planning_note": "per transfer the planner sees (rtt_ms + request_overhead_ms) / 2; segment "
+        "costs scaled by whole-model / sum-of-segments when above 1 (see harness.runner.run)",
+        "mobile_whole_over_segments": planning_profile(read_profile(run_dir / "profiles" / "mobile.csv"))[1],
+        "cloud_whole_over_segments": planning_profile(read_profile(run_dir / "profiles" / "cloud.csv"))[1],
         "started_utc": datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds"),
         "duration_s": round(time.time() - started, 1),
     }
