@@ -77,23 +77,26 @@ class EmulatedDevice:
 
     # --- lifecycle ----------------------------------------------------------------------------------
     def start(self) -> EmulatedDevice:
-        """Build the image, listen, and (if ``register``) ``adb connect`` to it; returns ``self``."""
+        """Build the image, listen, and (if ``register``) ``adb connect`` to it; returns ``self``.
+
+        After :meth:`kill`, starts again on the same port with the same image (the phone "comes back").
+        """
         if self._server is not None:
             return self
-        if self.root_dir is None:
-            self.root_dir = Path(tempfile.mkdtemp(prefix=f"jointdnn-emu-{self.profile.name}-"))
-        self.root_dir.mkdir(parents=True, exist_ok=True)
-        self.system = AndroidSystem(
-            self.profile,
-            self.root_dir,
-            serial=serial_number(self.profile),
-            programs={**FILE_PROGRAMS, **ANDROID_PROGRAMS},
-        )
-        self.system.builtin_files.update(BUILTIN_PROGRAMS)
+        if self.system is None:
+            if self.root_dir is None:
+                self.root_dir = Path(tempfile.mkdtemp(prefix=f"jointdnn-emu-{self.profile.name}-"))
+            self.root_dir.mkdir(parents=True, exist_ok=True)
+            self.system = AndroidSystem(
+                self.profile,
+                self.root_dir,
+                serial=serial_number(self.profile),
+                programs={**FILE_PROGRAMS, **ANDROID_PROGRAMS},
+            )
+            self.system.builtin_files.update(BUILTIN_PROGRAMS)
         banner = connect_banner(self.system.all_props())
-        self._server = TransportServer(
-            banner, make_resolver(self.system), host=self.host, port=self.requested_port
-        )
+        port = self._port if self._port is not None else self.requested_port
+        self._server = TransportServer(banner, make_resolver(self.system), host=self.host, port=port)
         self._server.start()
         self._port = self._server.port
         log.info("emulated device %s listening on %s", self.profile.name, self.serial)
@@ -105,14 +108,23 @@ class EmulatedDevice:
                 raise
         return self
 
+    def kill(self) -> None:
+        """Vanish abruptly, like a phone whose cable is pulled: every connection drops, no ``adb disconnect``.
+
+        The adb server sees the device go offline; running programs see their streams close. The image
+        and battery are kept, and :meth:`start` brings the device back on the same port.
+        """
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
     def stop(self) -> None:
         """``adb disconnect`` (if registered), close every connection, remove a temporary image."""
         if self._registered:
             self._run_adb("disconnect", self.serial, check=False)
             self._registered = False
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
+        self.kill()
+        self.system = None
         if self._own_root and self.root_dir is not None:
             shutil.rmtree(self.root_dir, ignore_errors=True)
             self.root_dir = None

@@ -144,31 +144,24 @@ def _serve_shell(stream: Stream, system: AndroidSystem, options: ShellOptions) -
     if options.command:
         status = shell.run(options.command, stdin, stdout, stderr)
     else:
-        status = _interactive(shell, stdin, stdout, stderr)
+        status = _interactive(shell, stdin, stdout, stderr, prompt=options.pty)
     if options.v2 and not stream.closed:
         with lock:
             stream.write(_V2_HEADER.pack(ID_EXIT, 1) + bytes([status & 0xFF]))
 
 
 def _interactive(
-    shell: Shell, stdin: _StdinReader, stdout: _RawOut | _V2Out, stderr: _RawOut | _V2Out
+    shell: Shell, stdin: _StdinReader, stdout: _RawOut | _V2Out, stderr: _RawOut | _V2Out, *, prompt: bool
 ) -> int:
-    """A prompt loop: read a line, run it, until ``exit`` or end of input."""
-    from harness.emulator.shell import ShellExit
-
+    """``adb shell`` without a command: run stdin line by line (with a prompt on a pty) until ``exit``."""
     name = shell.system.profile.name
-    while not shell.cancel.is_set():
-        stdout.write(f"{name}:{shell.cwd} $ ".encode())
+    while not shell.cancel.is_set() and not shell.exited:
+        if prompt:
+            stdout.write(f"{name}:{shell.cwd} $ ".encode())
         line = stdin.readline()
         if not line:
             break
-        text = line.decode("utf-8", "replace").strip()
-        if text in ("exit", "logout"):
-            break
-        try:
-            shell.run(text, stdin, stdout, stderr)
-        except ShellExit as exc:
-            return exc.status
+        shell.run(line.decode("utf-8", "replace"), stdin, stdout, stderr)
     return shell.status
 
 

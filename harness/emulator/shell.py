@@ -13,10 +13,14 @@ status 126 and a message saying so.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import io
+import math
 import os
+import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from harness.emulator.filesystem import builtin_program_name
@@ -90,6 +94,7 @@ class Shell:
         self.cancel = cancel or threading.Event()
         self.positional = positional or ["sh"]  # $0, $1, ...
         self.status = 0
+        self.exited = False  # `exit` ran: an interactive session ends
         self.cpu_mask = cpu_mask
         self._jobs: list[threading.Thread] = []
 
@@ -107,6 +112,7 @@ class Shell:
             self.status = self._sequence(tree, io_set)
         except ShellExit as exc:
             self.status = exc.status & 0xFF
+            self.exited = True
         except _Cancelled:
             self.status = CANCELLED_STATUS
         except _LoopControl:
@@ -267,8 +273,12 @@ class Shell:
 
     # --- simple commands ----------------------------------------------------------------------------
     def _simple(self, command: Simple, io_set: IOSet) -> int:
-        argv = self.expand(command.words)
-        values = {a.name: "".join(self.expand_word(a.value, split=False)) for a in command.assignments}
+        try:
+            argv = self.expand(command.words)
+            values = {a.name: "".join(self.expand_word(a.value, split=False)) for a in command.assignments}
+        except ShellSyntaxError as exc:
+            _safe_write(io_set.stderr, f"{SH}: {exc}\n")
+            return 2
         if not argv:
             self.env.update(values)
         opened: list[object] = []
@@ -404,6 +414,16 @@ class Shell:
             return self.positional[index] if index < len(self.positional) else ""
         return self.env.get(name, "")
 
+    def arithmetic(self, expression: str) -> int:
+        """``$((expression))``: integer arithmetic; variables by name or ``$name``; C division."""
+        text = re.sub(r"\$\{?(\w+|[?#])\}?", lambda m: self.lookup(m.group(1)) or "0", expression)
+        text = re.sub(r"[A-Za-z_]\w*", lambda m: self.env.get(m.group(0), "0") or "0", text)
+        try:
+            tree = ast.parse(text.strip().replace("&&", " and ").replace("||", " or "), mode="eval")
+            return _eval_int(tree.body)
+        except (SyntaxError, ValueError, ZeroDivisionError) as exc:
+            raise ShellSyntaxError(f"{expression}: bad arithmetic expression ({exc})") from None
+
     def substitute(self, source: str) -> str:
         """``$(source)``: its stdout without trailing newlines."""
         buffer = io.BytesIO()
@@ -438,6 +458,8 @@ class Shell:
                 value = self.lookup(part.value)
                 if not value and part.default is not None:
                     value = part.default
+            elif part.kind == "arith":
+                value = str(self.arithmetic(part.value))
             else:
                 value = self.substitute(part.value)
             if part.quoted or not split:
@@ -468,6 +490,52 @@ class Shell:
         if not out and keep_empty:
             out.append("")
         return out
+
+
+_BINARY_OPS: dict[type, Callable[[int, int], int]] = {
+    ast.Add: lambda a, b: a + b,
+    ast.Sub: lambda a, b: a - b,
+    ast.Mult: lambda a, b: a * b,
+    ast.Div: lambda a, b: int(a / b) if b else a // b,  # C truncation; b == 0 raises
+    ast.FloorDiv: lambda a, b: a // b,
+    ast.Mod: lambda a, b: int(math.fmod(a, b)) if b else a % b,
+    ast.LShift: lambda a, b: a << b,
+    ast.RShift: lambda a, b: a >> b,
+    ast.BitAnd: lambda a, b: a & b,
+    ast.BitOr: lambda a, b: a | b,
+    ast.BitXor: lambda a, b: a ^ b,
+}
+_COMPARE_OPS: dict[type, Callable[[int, int], bool]] = {
+    ast.Lt: lambda a, b: a < b,
+    ast.LtE: lambda a, b: a <= b,
+    ast.Gt: lambda a, b: a > b,
+    ast.GtE: lambda a, b: a >= b,
+    ast.Eq: lambda a, b: a == b,
+    ast.NotEq: lambda a, b: a != b,
+}
+
+
+def _eval_int(node: ast.expr) -> int:
+    """Evaluate a parsed integer expression (numbers and operators only, no names or calls)."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, int):
+        return int(node.value)
+    if isinstance(node, ast.UnaryOp):
+        value = _eval_int(node.operand)
+        if isinstance(node.op, ast.USub):
+            return -value
+        if isinstance(node.op, ast.Not):
+            return int(not value)
+        if isinstance(node.op, ast.Invert):
+            return ~value
+        return value
+    if isinstance(node, ast.BinOp) and type(node.op) in _BINARY_OPS:
+        return _BINARY_OPS[type(node.op)](_eval_int(node.left), _eval_int(node.right))
+    if isinstance(node, ast.Compare) and len(node.ops) == 1 and type(node.ops[0]) in _COMPARE_OPS:
+        return int(_COMPARE_OPS[type(node.ops[0])](_eval_int(node.left), _eval_int(node.comparators[0])))
+    if isinstance(node, ast.BoolOp):
+        values = [_eval_int(v) for v in node.values]
+        return int(all(values) if isinstance(node.op, ast.And) else any(values))
+    raise ValueError("only integers and arithmetic operators are allowed")
 
 
 class _StderrTo:

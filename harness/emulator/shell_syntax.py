@@ -1,11 +1,12 @@
 """Lexer and parser of the emulated device's ``sh``: POSIX shell syntax, the subset adb users type.
 
 Supported: words with ``'single'``, ``"double"`` and backslash quoting; ``$VAR``, ``${VAR}``,
-``${VAR:-default}``, ``$?``, ``$#``, ``$@``, ``$1``.., ``$(command)`` and backquotes; redirections
+``${VAR:-default}``, ``$?``, ``$#``, ``$@``, ``$1``.., ``$(command)``, backquotes and integer
+``$((arithmetic))``; redirections
 ``> >> < 2> 2>> 2>&1 >&2``; pipelines ``|`` and ``!``; lists with ``;``, ``&``, ``&&``, ``||`` and
 newlines; ``{ ...; }`` and ``( ... )``; ``if/elif/else/fi``, ``while``/``until``, ``for x in ...``;
 ``NAME=value`` assignments; ``#`` comments. Not supported (a clear syntax error): functions, ``case``,
-here-documents, arithmetic ``$((...))``.
+here-documents.
 
 The parser produces a small AST (dataclasses below) that :mod:`harness.emulator.shell` executes.
 """
@@ -42,10 +43,11 @@ class ShellSyntaxError(ValueError):
 
 @dataclass(frozen=True)
 class WordPart:
-    """A piece of a word: literal text, a variable, or a command substitution.
+    """A piece of a word: literal text, a variable, a command substitution or an arithmetic expansion.
 
     ``kind``: "text", "var" (``value`` is the name, with an optional ``default`` for ``${X:-d}``),
-    "sub" (``value`` is the command source). ``quoted`` parts are neither split nor globbed.
+    "sub" (``value`` is the command source), "arith" (``value`` is the expression inside ``$((...))``).
+    ``quoted`` parts are neither split nor globbed.
     """
 
     kind: str
@@ -189,7 +191,10 @@ def _dollar(src: str, i: int, quoted: bool) -> tuple[WordPart | None, int]:
     nxt = src[i + 1] if i + 1 < len(src) else ""
     if nxt == "(":
         if src.startswith("$((", i):
-            raise ShellSyntaxError("arithmetic expansion $((...)) is not supported")
+            end = src.find("))", i + 3)
+            if end < 0:
+                raise ShellSyntaxError("missing '))'")
+            return WordPart("arith", src[i + 3 : end], quoted), end + 2
         end = _read_until_matching(src, i + 2, "(", ")")
         return WordPart("sub", src[i + 2 : end - 1], quoted), end
     if nxt == "{":

@@ -131,3 +131,14 @@ def test_reserved_emulator_ports_are_refused() -> None:
 
     with pytest.raises(UsageError, match="5555-5585"):
         EmulatedDevice(port=5557, register=False).start()
+
+
+def test_killed_device_goes_offline_and_comes_back_with_its_files(adb_client: adbutils.AdbClient) -> None:
+    with EmulatedDevice("low-end-phone") as device:
+        handle = adb_client.device(device.serial)
+        handle.sync.push(b"kept", "/data/local/tmp/kept.txt")
+        device.kill()  # as if the cable were pulled: no adb disconnect
+        with pytest.raises(adbutils.AdbError):
+            handle.shell2("echo hi", v2=True, timeout=5)
+        device.start()
+        assert handle.shell2("cat /data/local/tmp/kept.txt", v2=True).stdout == "kept"

@@ -56,6 +56,11 @@ def run(system: AndroidSystem, line: str, stdin: bytes = b"") -> tuple[int, str,
         ("nproc; taskset f nproc", 0, "8\n4\n"),
         ("sh -c 'echo $1-$0' zero one", 0, "one-zero\n"),
         ("cat /sys/class/power_supply/battery/status", 0, "Charging\n"),
+        (
+            "i=0; while [ $i -lt 3 ]; do i=$((i + 1)); done; echo $i $((7 / 2)) $(( (1 << 4) % 5 ))",
+            0,
+            "3 3 1\n",
+        ),
     ],
 )
 def test_shell_semantics(system: AndroidSystem, line: str, status: int, stdout: str) -> None:
