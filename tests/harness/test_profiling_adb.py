@@ -13,7 +13,7 @@ from harness.devices.adb import AdbDevice, RetryPolicy
 from harness.emulator import EmulatedDevice
 from harness.errors import DeviceDisconnectedError
 from harness.profile_rows import ProfileRow, read_profile, segment_rows, whole_model_row
-from harness.profiling import JobListener, ProfileSettings, profile_device
+from harness.profiling import JobListener, JobResult, ProfileSettings, profile_device, profile_devices
 from models.bundle import read_manifest
 
 # short runs: the suite's budget, not the defaults a user gets
@@ -98,6 +98,26 @@ def test_device_killed_mid_job_leaves_a_resumable_csv(
     with EmulatedDevice("generic-phone") as again:  # same phone back on another port
         resumed = profile_device(_device(again.serial), bundle, QUICK, out_root=tmp_path)
     assert resumed.skipped == [0, 1] and len(resumed.measured) == total - 2
+
+
+def test_several_devices_are_profiled_in_parallel_into_their_own_folders(
+    emulated_device: EmulatedDevice, bundle_factory: Callable[..., Path], tmp_path: Path
+) -> None:
+    bundle = bundle_factory("small_cnn", "int8")
+    with EmulatedDevice("low-end-phone") as low_end:
+        devices = [_device(emulated_device.serial), _device(low_end.serial), _device(low_end.serial)]
+        results = profile_devices(
+            devices, bundle, ProfileSettings(runs=5, warmup_min_secs=0.0, energy=False), out_root=tmp_path
+        )
+    assert len(results) == 2  # the same phone listed twice is profiled once
+    assert all(isinstance(r, JobResult) for r in results)
+    folders = sorted(p.parent.name for p in tmp_path.glob("*/small_cnn-int8.csv"))
+    assert folders == sorted({d.name for d in devices}) and len(folders) == 2
+    for folder in folders:
+        assert (
+            len(read_profile(tmp_path / folder / "small_cnn-int8.csv"))
+            == read_manifest(bundle).num_segments + 1
+        )
 
 
 def test_cli_profile_and_devices(

@@ -15,7 +15,7 @@ from harness.profiles import load_device
 from harness.profiling import ProfileSettings, profile_device
 from models.bundle import read_manifest
 
-FAST = ProfileSettings(runs=5, warmup_runs=1, backward=False)
+FAST = ProfileSettings(runs=5, warmup_runs=1, warmup_min_secs=0.0, backward=False)
 
 
 def test_local_job_writes_one_row_per_segment_and_resumes(
@@ -46,11 +46,17 @@ def test_local_job_writes_one_row_per_segment_and_resumes(
     assert len(read_profile(first.csv_path)) == len(frame)
 
     forced = profile_device(
-        device, bundle, ProfileSettings(runs=5, backward=False, force=True), out_root=tmp_path
+        device,
+        bundle,
+        ProfileSettings(runs=5, warmup_min_secs=0.0, backward=False, force=True),
+        out_root=tmp_path,
     )
     assert len(forced.measured) == manifest.num_segments + 1
     more_threads = profile_device(
-        device, bundle, ProfileSettings(runs=5, threads=2, backward=False), out_root=tmp_path
+        device,
+        bundle,
+        ProfileSettings(runs=5, warmup_min_secs=0.0, threads=2, backward=False),
+        out_root=tmp_path,
     )
     assert len(more_threads.measured) == manifest.num_segments + 1  # other settings: not a resume hit
 
@@ -82,7 +88,7 @@ def test_backward_pass_is_measured_per_segment(bundle_factory: Callable[..., Pat
     result = profile_device(
         LocalDevice(),
         bundle,
-        ProfileSettings(runs=3, backward=True, backward_runs=2, whole_model=False),
+        ProfileSettings(runs=3, warmup_min_secs=0.0, backward=True, backward_runs=2, whole_model=False),
         out_root=tmp_path,
     )
     frame = segment_rows(read_profile(result.csv_path))
