@@ -123,19 +123,31 @@ def plot_metric_vs_split(
         chosen = plans[
             (plans["link"] == link) & (plans["kind"] == "jointdnn") & (plans["objective"] == objective)
         ]
-        if not chosen.empty and isinstance(chosen.iloc[0]["schedule"], str) and chosen.iloc[0]["schedule"]:
-            label = str(chosen.iloc[0]["schedule"])
-            key = (link, label)
-            if not medians.empty and key in medians.index:
-                value = float(medians.loc[key, meas_col])
+        label = str(chosen.iloc[0]["schedule"]) if not chosen.empty else ""
+        key = (link, label)
+        if label and label != "nan" and not medians.empty and key in medians.index:
+            value = float(medians.loc[key, meas_col])
+            if label == "M" * label.count("M") + "C" * label.count("C"):  # a single cut: mark it
+                ax.plot(
+                    [label.count("M")],
+                    [value],
+                    "*",
+                    color="black",
+                    markersize=14,
+                    label="JointDNN plan (measured)",
+                )
+            else:  # a multi-hop schedule has no cut point: show its level
                 ax.axhline(
                     value,
                     color="black",
                     linestyle=":",
                     linewidth=1,
-                    label=f"JointDNN plan {label} (measured)",
+                    label="JointDNN multi-hop plan (measured)",
                 )
-        ax.set_xlabel("cut point k (segments < k on the mobile; 0 = cloud-only)")
+        ax.set_xlabel(
+            f"cut point k (segments < k on the mobile; 0 = cloud-only, {len(k) - 1} = mobile-only)",
+            fontsize=8,
+        )
         ax.set_ylabel(f"end-to-end {'latency' if metric == 'latency' else 'mobile energy'} ({unit})")
         ax.set_title(f"{link}")
         if len(k) and float(np.nanmax(meas_a if np.isfinite(meas_a).any() else cuts[pred_col])) > 20 * float(
@@ -143,7 +155,7 @@ def plot_metric_vs_split(
         ):
             ax.set_yscale("log")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="upper left")
+        ax.legend(fontsize=7, loc="upper right")
     fig.suptitle(title)
     return _save(fig, path)
 
