@@ -95,15 +95,20 @@ class BenchmarkStats:
     wall_s: float = math.nan  # harness wall time of the call (push excluded)
     samples_us: list[float] = field(default_factory=list)  # per-run times when the runner exposes them
     warmup_count: int = 0  # runs of the warm-up phase (its stats line), 0 when not printed
+    warmup_min_secs: float = 0.0  # "Running benchmark for at least N iterations and at least S seconds"
+    min_secs: float = 0.0  # the same header of the measured phase
 
     @property
     def runner_s(self) -> float:
-        """Time the runner itself reports spending (s): init + warm-up runs + measured runs."""
-        total_us = 0.0
-        for value in (self.init_us, self.warmup_count * self.warmup_avg_us, self.count * self.mean_ms * 1e3):
-            if not math.isnan(value):
-                total_us += value
-        return total_us / 1e6
+        """Time the runner itself accounts for (s): init + warm-up phase + measured phase.
+
+        A phase lasts at least its runs × average and at least the seconds its header promised (the
+        tool keeps iterating until both hold), so each phase counts ``max(count · avg, min_secs)``.
+        """
+        init_s = 0.0 if math.isnan(self.init_us) else self.init_us / 1e6
+        warmup_s = 0.0 if math.isnan(self.warmup_avg_us) else self.warmup_count * self.warmup_avg_us / 1e6
+        measured_s = 0.0 if math.isnan(self.mean_ms) else self.count * self.mean_ms / 1e3
+        return init_s + max(warmup_s, self.warmup_min_secs) + max(measured_s, self.min_secs)
 
     @property
     def mean_ms(self) -> float:

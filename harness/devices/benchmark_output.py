@@ -32,6 +32,7 @@ _STAT_START = re.compile(r"(?:^|[\s:\]])count=(\d+)\b")
 _KEY_VALUE = re.compile(rf"\b(first|curr|min|max|avg|std|p5|median|p95)=({_NUMBER})")
 _ALL_SAME = re.compile(rf"\bcurr=({_NUMBER})\s*\(all same\)")
 _RUNNING = re.compile(r"Running benchmark for\b")
+_AT_LEAST_SECS = re.compile(rf"at least ({_NUMBER}) seconds")
 _NEW_SUMMARY = re.compile(
     rf"Inference timings in us:\s*Init:\s*({_NUMBER}),\s*First inference:\s*({_NUMBER}),"
     rf"\s*Warmup \(avg\):\s*({_NUMBER}),\s*Inference \(avg\):\s*({_NUMBER})"
@@ -118,11 +119,14 @@ def parse_benchmark_output(text: str) -> BenchmarkStats:
     """
     stat_lines: list[tuple[int, dict[str, float]]] = []
     last_header = -1
+    header_secs: list[float] = []  # "at least S seconds" of each phase header, in order
     summary: dict[str, float] | None = None
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     for number, line in enumerate(lines):
         if _RUNNING.search(line):
             last_header = number
+            secs = _AT_LEAST_SECS.search(line)
+            header_secs.append(float(secs.group(1)) if secs else 0.0)
             continue
         parsed_summary = parse_summary_line(line)
         if parsed_summary is not None:
@@ -147,6 +151,9 @@ def parse_benchmark_output(text: str) -> BenchmarkStats:
         stats.warmup_count = int(warmup["count"])
         if math.isnan(stats.warmup_avg_us) and "avg_us" in warmup:
             stats.warmup_avg_us = warmup["avg_us"]
+    if header_secs:
+        stats.min_secs = header_secs[-1]
+        stats.warmup_min_secs = header_secs[-2] if len(header_secs) > 1 else 0.0
     stats.output_format = _format_name(measured, summary, text)
     return stats
 

@@ -144,6 +144,7 @@ class LocalDevice:
                     break
         stats = stats_from_samples(samples, init_us=init_us, warmup_us=warmup)
         stats.warmup_count = len(warmup)
+        stats.warmup_min_secs, stats.min_secs = warmup_min_secs, min_secs
         stats.wall_s = time.perf_counter() - started
         if measure_energy:
             power = self.profile.compute_power_mw(threads)

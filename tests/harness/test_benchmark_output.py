@@ -113,5 +113,8 @@ def test_stderr_and_stdout_concatenated_in_any_order() -> None:
 def test_warmup_phase_is_counted_for_the_runner_time() -> None:
     stats = parse_benchmark_output((DATA / "tf115_android_op_profiling.txt").read_text())
     assert stats.warmup_count == 6
-    # init 1892 µs + 6 warm-up runs x 86184.3 µs + 50 runs x 115062 µs
+    assert (stats.warmup_min_secs, stats.min_secs) == (0.5, 1.0)
+    # init 1892 µs + 6 warm-up runs x 86184.3 µs (>= 0.5 s) + 50 runs x 115062 µs (>= 1 s)
     assert stats.runner_s == pytest.approx((1892 + 6 * 86184.3 + 50 * 115062) / 1e6)
+    tiny = parse_benchmark_output((DATA / "logcat_all_same.txt").read_text())
+    assert tiny.runner_s == pytest.approx(412e-6 + 0.5 + 1.0, rel=0.01)  # phases bounded by seconds
