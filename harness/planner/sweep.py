@@ -113,19 +113,35 @@ def write_sweep_csv(points: list[SweepPoint], path: Path) -> Path:
     return path
 
 
-def plot_sweep(points: list[SweepPoint], path: Path, *, objective: Objective, title: str = "") -> Path:
-    """Two panels over the uplink (log Mbps): objective of optimum vs baselines; segments on the cloud."""
+def plot_sweep(
+    points: list[SweepPoint], path: Path, *, objective: Objective, title: str = "", constrained: bool = False
+) -> Path:
+    """Two panels over the uplink (log Mbps): objective of optimum vs baselines; segments on the cloud.
+
+    ``constrained``: the optimum respects budgets the baselines ignore (said in the legend).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     x = [p.up_mbps for p in points]
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(7.5, 6.5), sharex=True, constrained_layout=True)
-    top.plot(x, [p.mobile_only_value for p in points], "--", label="mobile only")
-    top.plot(x, [p.cloud_only_value for p in points], "--", label="cloud only")
-    top.plot(x, [p.best_single_cut_value for p in points], ":", lw=2, label="best single cut (Neurosurgeon)")
-    top.plot(x, [p.objective_value for p in points], "-", lw=2, color="black", label="JointDNN optimum")
+    note = " (ignores budgets)" if constrained else ""
+    top.plot(x, [p.mobile_only_value for p in points], "--", label="mobile only" + note)
+    top.plot(x, [p.cloud_only_value for p in points], "--", label="cloud only" + note)
+    top.plot(
+        x, [p.best_single_cut_value for p in points], ":", lw=2, label="best single cut (Neurosurgeon)" + note
+    )
+    top.plot(
+        x,
+        [p.objective_value for p in points],
+        "-",
+        lw=2,
+        color="black",
+        label="JointDNN optimum" + (" (within budgets)" if constrained else ""),
+    )
     top.set_xscale("log")
     top.set_yscale("log")
     name = {"latency": "latency", "energy": "mobile energy", "weighted": "weighted cost"}[objective.kind]
@@ -135,6 +151,7 @@ def plot_sweep(points: list[SweepPoint], path: Path, *, objective: Objective, ti
     if title:
         top.set_title(title)
     bottom.step(x, [p.cloud_segments if p.label else np.nan for p in points], where="mid", color="black")
+    bottom.yaxis.set_major_locator(MaxNLocator(integer=True))
     bottom.set_ylabel("segments on the cloud (count)")
     bottom.set_xlabel("uplink bandwidth (Mbit/s)")
     bottom.grid(True, which="both", alpha=0.3)
