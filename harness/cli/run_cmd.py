@@ -8,6 +8,7 @@ over 3G, 4G and Wi-Fi, then stops everything it started.
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import time
@@ -46,6 +47,10 @@ class RichObserver:
         self.progress.update(task_id, visible=False)  # type: ignore[arg-type]
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # unwind the `with` blocks: links, servers and the emulated device stop
+
+
 @contextmanager
 def _progress() -> Iterator[RichObserver]:
     progress = Progress(
@@ -56,8 +61,12 @@ def _progress() -> Iterator[RichObserver]:
         console=_console,
         transient=True,
     )
-    with progress:
-        yield RichObserver(progress)
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # a terminated run cleans up like Ctrl-C
+    try:
+        with progress:
+            yield RichObserver(progress)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _split(value: str, what: str) -> list[str]:

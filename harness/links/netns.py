@@ -23,6 +23,7 @@ import ctypes
 import os
 import re
 import shutil
+import signal
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
@@ -40,6 +41,7 @@ __all__ = [
     "delete_namespace",
     "enter_namespace",
     "has_net_admin",
+    "namespace_pids",
     "netem_available",
     "remove_stale_namespaces",
     "run_ip",
@@ -186,14 +188,27 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def namespace_pids(name: str) -> list[int]:
+    """Processes running inside a namespace (``ip netns pids``)."""
+    done = run_ip(["ip", "netns", "pids", name], check=False)
+    return [int(tok) for tok in done.stdout.split() if tok.isdigit()]
+
+
 def remove_stale_namespaces() -> list[str]:
-    """Delete ``jdnn-<pid>-…`` namespaces whose creating process is gone (a crashed run); return them."""
+    """Delete ``jdnn-<pid>-…`` namespaces whose creating process is gone (a crashed run); return them.
+
+    The servers that crashed run left inside them (it started them; nothing else runs there) are
+    terminated first, by pid, so that no orphan keeps a deleted namespace alive.
+    """
     if not NETNS_DIR.is_dir():
         return []
     removed = []
     for entry in sorted(NETNS_DIR.iterdir()):
         match = _NAME_RE.match(entry.name)
         if match and not _alive(int(match.group(1))):
+            for pid in namespace_pids(entry.name):
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGTERM)
             with contextlib.suppress(LinkError):
                 delete_namespace(entry.name)
                 removed.append(entry.name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -88,6 +89,15 @@ def test_stale_namespaces_of_dead_processes_are_removed() -> None:
     dead_pid = 2**22 + 12345  # above pid_max on Linux, so never alive
     pair = netns.VethPair("abcdef", pid=dead_pid)
     netns.run_ip(["ip", "netns", "add", pair.cloud_ns])
-    removed = netns.remove_stale_namespaces()
-    assert pair.cloud_ns in removed
-    assert pair.cloud_ns not in _namespaces()
+    orphan = subprocess.Popen(["ip", "netns", "exec", pair.cloud_ns, "sleep", "60"])  # a crashed run's server
+    try:
+        deadline = time.monotonic() + 10
+        while not netns.namespace_pids(pair.cloud_ns) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        removed = netns.remove_stale_namespaces()
+        assert pair.cloud_ns in removed
+        assert pair.cloud_ns not in _namespaces()
+        assert orphan.wait(timeout=10) != 0  # terminated by remove_stale_namespaces
+    finally:
+        if orphan.poll() is None:
+            orphan.kill()
