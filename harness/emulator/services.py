@@ -83,13 +83,31 @@ class _V2Out:
         return len(data)
 
 
-class _StdinReader:
-    """stdin of a shell: the raw stream (legacy) or the shell protocol's stdin messages (v2)."""
+class _PtyOut:
+    """Output through a pseudo-terminal: ``\n`` becomes ``\r\n`` (the tty's ONLCR)."""
 
-    def __init__(self, stream: Stream, *, v2: bool):
+    def __init__(self, inner: _RawOut | _V2Out):
+        self.inner = inner
+
+    def write(self, data: bytes) -> int:
+        self.inner.write(bytes(data).replace(b"\n", b"\r\n"))
+        return len(data)
+
+
+class _StdinReader:
+    """stdin of a shell: the raw stream (legacy) or the shell protocol's stdin messages (v2).
+
+    With ``echo`` (a pty session) it also plays the terminal's line discipline: typed characters are
+    echoed, Enter (``\r``) ends a line, Backspace erases, Ctrl-C drops the line, Ctrl-D on an empty
+    line is end of input.
+    """
+
+    def __init__(self, stream: Stream, *, v2: bool, echo: _PtyOut | None = None):
         self.stream = stream
         self.v2 = v2
+        self.echo = echo
         self.pending = bytearray()
+        self.line = bytearray()  # the line being typed (pty only)
         self.eof = False
         self.lock = threading.Lock()
 
@@ -97,7 +115,7 @@ class _StdinReader:
         if not self.v2:
             data = self.stream.read()
             if data:
-                self.pending += data
+                self._received(data)
             else:
                 self.eof = True
             return
@@ -108,9 +126,33 @@ class _StdinReader:
             self.eof = True
             return
         if channel == ID_STDIN:
-            self.pending += data
+            self._received(data)
         elif channel == ID_CLOSE_STDIN:
             self.eof = True
+
+    def _received(self, data: bytes) -> None:
+        if self.echo is None:
+            self.pending += data
+            return
+        for byte in data:
+            char = bytes([byte])
+            if char in (b"\r", b"\n"):
+                self.pending += self.line + b"\n"
+                self.line.clear()
+                self.echo.write(b"\n")
+            elif char in (b"\x7f", b"\x08"):
+                if self.line:
+                    self.line.pop()
+                    self.echo.write(b"\x08 \x08")
+            elif char == b"\x03":
+                self.line.clear()
+                self.pending += b"\n"
+                self.echo.write(b"^C\n")
+            elif char == b"\x04" and not self.line:
+                self.eof = True
+            else:
+                self.line += char
+                self.echo.write(char)
 
     def read(self, size: int = -1) -> bytes:
         with self.lock:
@@ -134,12 +176,14 @@ class _StdinReader:
 
 def _serve_shell(stream: Stream, system: AndroidSystem, options: ShellOptions) -> None:
     lock = threading.Lock()
-    stdin = _StdinReader(stream, v2=options.v2)
-    if options.v2:
-        stdout: _RawOut | _V2Out = _V2Out(stream, ID_STDOUT, lock)
-        stderr: _RawOut | _V2Out = _V2Out(stream, ID_STDERR, lock)
-    else:
-        stdout = stderr = _RawOut(stream, lock)
+    base_out: _RawOut | _V2Out = _V2Out(stream, ID_STDOUT, lock) if options.v2 else _RawOut(stream, lock)
+    base_err: _RawOut | _V2Out = _V2Out(stream, ID_STDERR, lock) if options.v2 else base_out
+    stdout: _RawOut | _V2Out | _PtyOut = base_out
+    stderr: _RawOut | _V2Out | _PtyOut = base_err
+    echo = None
+    if options.pty:  # a terminal merges stderr into its one output and translates newlines
+        stdout = stderr = echo = _PtyOut(base_out)
+    stdin = _StdinReader(stream, v2=options.v2, echo=echo)
     shell = Shell(system, cwd="/", cancel=stream.closed_event)
     if options.command:
         status = shell.run(options.command, stdin, stdout, stderr)
@@ -151,7 +195,12 @@ def _serve_shell(stream: Stream, system: AndroidSystem, options: ShellOptions) -
 
 
 def _interactive(
-    shell: Shell, stdin: _StdinReader, stdout: _RawOut | _V2Out, stderr: _RawOut | _V2Out, *, prompt: bool
+    shell: Shell,
+    stdin: _StdinReader,
+    stdout: _RawOut | _V2Out | _PtyOut,
+    stderr: _RawOut | _V2Out | _PtyOut,
+    *,
+    prompt: bool,
 ) -> int:
     """``adb shell`` without a command: run stdin line by line (with a prompt on a pty) until ``exit``."""
     name = shell.system.profile.name

@@ -242,33 +242,34 @@ class Shell:
         finally:
             _close_all(opened)
 
+    def _loop_body(self, body: Sequence, io_set: IOSet) -> int | None:
+        """One iteration of a loop body: its status, or None after ``break`` (``break N`` propagates)."""
+        self._check_cancel()
+        try:
+            return self._sequence(body, io_set)
+        except _LoopControl as ctl:
+            if ctl.levels > 1:
+                raise _LoopControl(ctl.kind, ctl.levels - 1) from None
+            return None if ctl.kind == "break" else 0
+
     def _while(self, command: While, io_set: IOSet) -> int:
         status = 0
-        while True:
-            self._check_cancel()
-            if (self._sequence(command.condition, io_set) == 0) == command.until:
-                return status
-            try:
-                status = self._sequence(command.body, io_set)
-            except _LoopControl as ctl:
-                if ctl.levels > 1:
-                    raise _LoopControl(ctl.kind, ctl.levels - 1) from None
-                if ctl.kind == "break":
-                    return 0
+        while (self._sequence(command.condition, io_set) == 0) != command.until:
+            result = self._loop_body(command.body, io_set)
+            if result is None:
+                return 0
+            status = result
+        return status
 
     def _for(self, command: For, io_set: IOSet) -> int:
         items = self.expand(command.items) if command.items is not None else self.positional[1:]
         status = 0
         for item in items:
-            self._check_cancel()
             self.env[command.variable] = item
-            try:
-                status = self._sequence(command.body, io_set)
-            except _LoopControl as ctl:
-                if ctl.levels > 1:
-                    raise _LoopControl(ctl.kind, ctl.levels - 1) from None
-                if ctl.kind == "break":
-                    return 0
+            result = self._loop_body(command.body, io_set)
+            if result is None:
+                return 0
+            status = result
         return status
 
     # --- simple commands ----------------------------------------------------------------------------

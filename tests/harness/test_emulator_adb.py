@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import struct
 import subprocess
 from pathlib import Path
 
@@ -142,3 +143,58 @@ def test_killed_device_goes_offline_and_comes_back_with_its_files(adb_client: ad
             handle.shell2("echo hi", v2=True, timeout=5)
         device.start()
         assert handle.shell2("cat /data/local/tmp/kept.txt", v2=True).stdout == "kept"
+
+
+def test_interactive_pty_shell_echoes_and_reports_exit(adb_device: adbutils.AdbDevice) -> None:
+    """``adb shell`` on a terminal: prompt, echo, CR/LF translation, stderr merged, exit status."""
+    connection = adb_device.open_transport()
+    connection.send_command("shell,v2,TERM=xterm,pty:")
+    connection.check_okay()
+    for line in (b"echo hi\r", b"ls /nope\r", b"exit 4\r"):
+        connection.conn.sendall(struct.pack("<BI", 0, len(line)) + line)
+    output, status = b"", None
+    while status is None:
+        channel, length = struct.unpack("<BI", connection.read_exact(5))
+        data = connection.read_exact(length) if length else b""
+        if channel == 3:
+            status = data[0]
+        else:
+            output += data
+    connection.close()
+    assert status == 4
+    assert output == (
+        b"generic-phone:/ $ echo hi\r\nhi\r\n"
+        b"generic-phone:/ $ ls /nope\r\nls: /nope: No such file or directory\r\n"
+        b"generic-phone:/ $ exit 4\r\n"
+    )
+
+
+def test_cli_emulator_start_serves_until_interrupted() -> None:
+    """``jointdnn emulator start`` registers the device, serves adb, and disconnects on Ctrl-C."""
+    import signal
+    import sys
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", "emulator", "start", "--profile", "low-end-phone"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        serial = first.rsplit(" ", 1)[-1].strip()
+        assert first.startswith("emulated low-end-phone") and serial.startswith("127.0.0.1:")
+        process.stdout.readline()  # "registered with the adb server: ..."
+        adb = adb_binary()
+        model = subprocess.run(
+            [adb, "-s", serial, "shell", "getprop", "ro.product.model"], capture_output=True, text=True
+        )
+        assert model.stdout.strip() == "JointDNN Emulated Low-End Phone"
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+    devices = subprocess.run([adb, "devices"], capture_output=True, text=True).stdout
+    assert serial not in devices
