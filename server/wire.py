@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import gzip
 import io
+import re
 import zlib
 from typing import Any, Final, Literal
 
@@ -35,6 +36,10 @@ ENCODINGS: Final[tuple[str, ...]] = ("identity", "gzip", "zstd")
 
 _MAGIC: Final = b"\x93NUMPY"
 _MAX_HEADER_BYTES: Final = 10_000  # numpy's own limit on the header dict
+_CANONICAL_HEADER: Final = re.compile(
+    r"\{'descr': '([<>|=]?[a-zA-Z][0-9]{0,2})', 'fortran_order': (True|False), "
+    r"'shape': \(((?:\s*[0-9]{1,18}\s*,)*(?:\s*[0-9]{1,18}\s*)?)\),? ?\}\s*"
+)
 _HEADER_ALIGN: Final = 16  # bytes; the data after the header starts at a multiple of this
 
 
@@ -90,9 +95,9 @@ def decode_npy(body: bytes | bytearray | memoryview) -> np.ndarray:
         raise WireFormatError(f".npy header of {header_len} bytes is truncated or too long")
     try:
         text = bytes(view[start : start + header_len]).decode("latin1" if major < 3 else "utf8")
-        header = ast.literal_eval(text)
-    except (ValueError, SyntaxError, UnicodeDecodeError, MemoryError, RecursionError):
-        raise WireFormatError(".npy header is not a valid Python dict literal") from None
+    except UnicodeDecodeError:
+        raise WireFormatError(".npy header is not text") from None
+    header = _parse_header(text)
     dtype, shape, fortran = _check_header(header)
     count = 1
     for dim in shape:
@@ -107,6 +112,22 @@ def decode_npy(body: bytes | bytearray | memoryview) -> np.ndarray:
     if fortran:
         return np.ascontiguousarray(array.reshape(shape[::-1]).T)
     return array.reshape(shape)
+
+
+def _parse_header(text: str) -> Any:
+    """The header dict: a regex for the canonical form numpy writes, ``ast.literal_eval`` otherwise.
+
+    ``literal_eval`` compiles its input (~0.2 ms per request); the canonical header needs none of that.
+    """
+    match = _CANONICAL_HEADER.fullmatch(text)
+    if match and (not match.group(3).strip() or "," in match.group(3)):  # "(5)" is an int, not a shape
+        dims = match.group(3).replace(" ", "").rstrip(",")
+        shape = tuple(int(d) for d in dims.split(",")) if dims else ()
+        return {"descr": match.group(1), "fortran_order": match.group(2) == "True", "shape": shape}
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError, TypeError):
+        raise WireFormatError(".npy header is not a valid Python dict literal") from None
 
 
 def _check_header(header: Any) -> tuple[np.dtype[Any], tuple[int, ...], bool]:
