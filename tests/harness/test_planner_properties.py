@@ -170,8 +170,15 @@ def test_free_transfers_put_every_segment_where_it_is_cheapest(n: int, data: st.
     segments = SegmentCosts(
         mobile_ms=mobile, mobile_mj=mobile, cloud_ms=cloud, out_bytes=np.zeros(n), input_bytes=0
     )
-    link = LinkProfile(name="free", up_mbps=1, down_mbps=1, rtt_ms=0, alpha_up_mw_per_mbps=0,
-                       alpha_down_mw_per_mbps=0, beta_mw=0)
+    link = LinkProfile(
+        name="free",
+        up_mbps=1,
+        down_mbps=1,
+        rtt_ms=0,
+        alpha_up_mw_per_mbps=0,
+        alpha_down_mw_per_mbps=0,
+        beta_mw=0,
+    )
     # Energy: waiting power 1000 mW makes a cloud segment cost cloud_ms * 1 mJ, mirroring the mobile.
     problem = PlanningProblem(segments=segments, link=link, waiting_mw=1000.0)
     objective = OBJECTIVES[k]
@@ -193,13 +200,25 @@ def test_breakdown_parts_add_up(phase: str) -> None:
     rng = np.random.default_rng(3)
     n = 9
     segments = SegmentCosts(
-        mobile_ms=rng.uniform(1, 50, n), mobile_mj=rng.uniform(1, 80, n), cloud_ms=rng.uniform(0.1, 5, n),
-        out_bytes=rng.integers(1000, 10**6, n), input_bytes=150528,
-        mobile_backward_ms=rng.uniform(1, 90, n), mobile_backward_mj=rng.uniform(1, 150, n),
-        cloud_backward_ms=rng.uniform(0.1, 9, n), param_bytes=rng.integers(0, 10**6, n),
+        mobile_ms=rng.uniform(1, 50, n),
+        mobile_mj=rng.uniform(1, 80, n),
+        cloud_ms=rng.uniform(0.1, 5, n),
+        out_bytes=rng.integers(1000, 10**6, n),
+        input_bytes=150528,
+        mobile_backward_ms=rng.uniform(1, 90, n),
+        mobile_backward_mj=rng.uniform(1, 150, n),
+        cloud_backward_ms=rng.uniform(0.1, 9, n),
+        param_bytes=rng.integers(0, 10**6, n),
     )
-    link = LinkProfile(name="x", up_mbps=5.85, down_mbps=13.76, rtt_ms=50, alpha_up_mw_per_mbps=438.39,
-                       alpha_down_mw_per_mbps=51.97, beta_mw=1288.04)
+    link = LinkProfile(
+        name="x",
+        up_mbps=5.85,
+        down_mbps=13.76,
+        rtt_ms=50,
+        alpha_up_mw_per_mbps=438.39,
+        alpha_down_mw_per_mbps=51.97,
+        beta_mw=1288.04,
+    )
     problem = PlanningProblem(segments=segments, link=link, waiting_mw=300, phase=phase)  # type: ignore[arg-type]
     for schedule in all_schedules(n)[::37]:
         b = evaluate(problem, schedule)
