@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import os
 import shutil
 import tempfile
@@ -95,7 +96,8 @@ def _quiet_native_output() -> Iterator[Path]:
     try:
         os.dup2(log.fileno(), 1)
         os.dup2(log.fileno(), 2)
-        yield Path(log.name)
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            yield Path(log.name)  # Python-level prints ("Saved artifact at ...") go nowhere too
     finally:
         sys.stdout.flush()
         sys.stderr.flush()

@@ -14,7 +14,7 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-BundleFactory = Callable[[str, str], Path]
+BundleFactory = Callable[..., Path]  # (model_name, quant, cuts=None, *, include_whole=True) -> bundle dir
 
 
 @pytest.fixture(scope="session")
@@ -37,21 +37,27 @@ def artifact_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pat
 
 @pytest.fixture(scope="session")
 def bundle_factory(tmp_path_factory: pytest.TempPathFactory, artifact_cache_dir: Path) -> BundleFactory:
-    """``bundle_factory(model_name, quant) -> bundle dir``: exports a zoo model once per session.
+    """``bundle_factory(model_name, quant, cuts=None, *, include_whole=True) -> bundle dir``: exports a zoo model once per session.
 
     The directory is named ``<model>-<quant>`` (as ``jointdnn export`` names it) inside a session temp
-    folder; treat it as read-only, it is shared by every test that asks for the same bundle.
+    folder; treat it as read-only, it is shared by every test that asks for the same bundle. ``cuts``
+    (a tuple of cut layers) exports a coarser chain, which is much cheaper for ImageNet-size models.
     """
     root = tmp_path_factory.mktemp("bundles")
-    made: dict[tuple[str, str], Path] = {}
+    made: dict[tuple[str, str, tuple[str, ...] | None, bool], Path] = {}
 
-    def factory(model_name: str, quant: str) -> Path:
-        key = (model_name, quant)
+    def factory(
+        model_name: str, quant: str, cuts: tuple[str, ...] | None = None, *, include_whole: bool = True
+    ) -> Path:
+        key = (model_name, quant, tuple(cuts) if cuts else None, include_whole)
         if key not in made:
             from models.export import export_bundle
 
-            out = root / f"{model_name}-{quant}"
-            export_bundle(model_name, quant, out, cache_dir=artifact_cache_dir)
+            suffix = f"-{len(made)}" if cuts or not include_whole else ""
+            out = root / f"{model_name}-{quant}{suffix}"
+            export_bundle(
+                model_name, quant, out, cache_dir=artifact_cache_dir, cuts=cuts, include_whole=include_whole
+            )
             made[key] = out
         return made[key]
 
