@@ -198,6 +198,10 @@ def _bounded_activation(kind: str, name: str) -> keras.layers.Layer:
 
 
 def check_butterfly_cut(model: keras.Model, cut_layer: str) -> keras.layers.Layer:
+    """The layer ``cut_layer`` if a butterfly can go after it: a 4-D cut point of a model without one.
+
+    Raises :class:`InvalidCutError` (naming the nearest valid cuts) or :class:`UsageError`.
+    """
     names = [layer.name for layer in model.layers]
     if cut_layer not in names:
         raise InvalidCutError(f"model {model.name!r} has no layer {cut_layer!r}")
@@ -209,12 +213,9 @@ def check_butterfly_cut(model: keras.Model, cut_layer: str) -> keras.layers.Laye
         raise InvalidCutError(
             f"layer {cut_layer!r} outputs shape {shape}; a butterfly unit needs a 4-D (N, H, W, C) feature map"
         )
-    try:
-        from models.graph import analyze
+    from models.graph import analyze
 
-        graph = analyze(model)
-    except ImportError:  # graph analysis not available: accept any 4-D layer
-        return layer
+    graph = analyze(model)
     if cut_layer not in graph.cut_layers:
         graph.check_cut(cut_layer)  # raises InvalidCutError with the reason and the nearest cuts
     return layer
