@@ -13,6 +13,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
 
 from server.metrics import Metrics, MetricsMiddleware
 from server.problems import install_error_handlers
@@ -52,6 +54,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1",
         description=API_DESCRIPTION,
         lifespan=lifespan,
+        openapi_url=None,  # served below, behind the token like every endpoint but /healthz
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.metrics = metrics
@@ -59,5 +64,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ops.router)
     app.include_router(models.router, dependencies=[Depends(require_token)])
     app.include_router(infer.router, dependencies=[Depends(require_token)])
+    _add_docs(app)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app
+
+
+def _add_docs(app: FastAPI) -> None:
+    """``/openapi.json`` and ``/docs`` (Swagger UI), which need the token too when one is set."""
+    guarded = [Depends(require_token)]
+
+    @app.get("/openapi.json", include_in_schema=False, dependencies=guarded)
+    async def openapi_schema() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False, dependencies=guarded)
+    async def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} - docs")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings"]
@@ -49,3 +49,9 @@ class Settings(BaseSettings):
     device_name: str = Field(
         default="", description="`device` column of profile rows (default cloud:<host>)."
     )
+
+    @field_validator("token", mode="after")
+    @classmethod
+    def _empty_token_means_none(cls, token: SecretStr | None) -> SecretStr | None:
+        """``JOINTDNN_TOKEN=`` (empty) switches auth off instead of requiring an empty token."""
+        return token if token is not None and token.get_secret_value() else None

@@ -74,7 +74,7 @@ def test_health_needs_no_token_and_the_server_has_no_tensorflow(auth_server: Bac
 
 
 @pytest.mark.parametrize("path", ["/v1/models", "/v1/models/small_cnn-fp32", "/v1/load", "/metrics",
-                                  "/v1/models/small_cnn-fp32/profile?runs=1"])  # fmt: skip
+                                  "/v1/models/small_cnn-fp32/profile?runs=1", "/openapi.json", "/docs"])  # fmt: skip
 def test_token_required_everywhere_else(auth_server: BackgroundServer, path: str) -> None:
     url = auth_server.base_url + path
     missing = httpx.get(url)
@@ -97,8 +97,15 @@ def test_infer_needs_the_token_and_client_sends_it(auth_server: BackgroundServer
 
 
 def test_without_token_everything_is_open(live_server: BackgroundServer) -> None:
-    for path in ("/v1/models", "/v1/load", "/metrics"):
+    for path in ("/v1/models", "/v1/load", "/metrics", "/docs"):
         assert httpx.get(live_server.base_url + path).status_code == 200
+    schema = httpx.get(live_server.base_url + "/openapi.json").json()
+    assert {"/healthz", "/v1/models", "/v1/models/{name}/infer", "/v1/load", "/metrics"} <= set(
+        schema["paths"]
+    )
+    infer = schema["paths"]["/v1/models/{name}/infer"]["post"]
+    assert "application/x-npy" in infer["requestBody"]["content"]
+    assert {"413", "415", "422", "503"} <= set(infer["responses"])
 
 
 def test_discovery_skips_symlinks_that_leave_the_bundle_dir(served_root: Path, tmp_path: Path) -> None:
@@ -137,6 +144,8 @@ def test_settings_come_from_jointdnn_env(monkeypatch: pytest.MonkeyPatch) -> Non
     assert settings.bundle_dir == Path("/srv/bundles") and settings.pool_size == 3
     assert settings.token is not None and settings.token.get_secret_value() == "abc"
     assert settings.max_request_bytes == 2048
+    monkeypatch.setenv("JOINTDNN_TOKEN", "")
+    assert Settings().token is None
 
 
 def test_server_timing_parser() -> None:
