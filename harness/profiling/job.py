@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -205,6 +206,7 @@ def profile_device(
     out_root: Path = DEFAULT_OUT_ROOT,
     listener: JobListener | None = None,
     resume_hint: str = "",
+    cancel: threading.Event | None = None,
 ) -> JobResult:
     """Profile every unit of ``bundle_dir`` on ``device``, appending rows to its CSV as they finish."""
     settings = settings or ProfileSettings()
@@ -229,6 +231,8 @@ def profile_device(
         backward = _backward_ranges(manifest) if need_backward and any(u.index >= 0 for u in todo) else None
         with device.energy_session():
             for unit in todo:
+                if cancel is not None and cancel.is_set():  # Ctrl-C in the main thread (parallel jobs)
+                    raise KeyboardInterrupt
                 assert result.push is not None
                 stats = device.benchmark(
                     result.push.path(unit.file),
@@ -330,13 +334,23 @@ def profile_devices(
     listener: JobListener | None = None,
     resume_hint: Callable[[Device], str] | None = None,
 ) -> list[JobResult | BaseException]:
-    """Profile several devices in parallel, one worker thread each; one result or error per device."""
+    """Profile several devices in parallel, one worker thread each; one result or error per device.
+
+    Ctrl-C stops every worker after its current unit (rows saved, batteries reset), then re-raises.
+    """
+    cancel = threading.Event()
 
     def work(device: Device) -> JobResult | BaseException:
         try:
             hint = resume_hint(device) if resume_hint else ""
             return profile_device(
-                device, bundle_dir, settings, out_root=out_root, listener=listener, resume_hint=hint
+                device,
+                bundle_dir,
+                settings,
+                out_root=out_root,
+                listener=listener,
+                resume_hint=hint,
+                cancel=cancel,
             )
         except Exception as exc:  # reported per device; the other devices keep going
             return exc
@@ -356,4 +370,11 @@ def profile_devices(
     if len(devices) == 1:
         return [work(devices[0])]
     with ThreadPoolExecutor(max_workers=len(devices), thread_name_prefix="profile") as pool:
-        return list(pool.map(work, devices))
+        futures = [pool.submit(work, device) for device in devices]
+        try:
+            return [future.result() for future in futures]
+        except KeyboardInterrupt:
+            # let every worker finish its current unit, save its row and reset its battery
+            cancel.set()
+            wait(futures)
+            raise
