@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -40,7 +40,6 @@ class Process:
     cancel: threading.Event  # set when the adb stream closed: long-running programs stop early
     run_command: Callable[[Process, list[str]], int]  # run another command with this process's I/O
     cpu_mask: int | None = None  # set by taskset
-    extra: dict[str, object] = field(default_factory=dict)
 
     @property
     def name(self) -> str:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import time
 from typing import Any
 
@@ -131,10 +132,9 @@ class _Runner:
 
         cls = interpreter_class()
         kwargs: dict[str, Any] = {"model_content": model, "num_threads": threads}
-        if not use_default_delegates:
-            from ai_edge_litert.interpreter import OpResolverType
-
-            kwargs["experimental_op_resolver_type"] = OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+        resolver = getattr(sys.modules.get(cls.__module__), "OpResolverType", None)
+        if not use_default_delegates and resolver is not None:  # LiteRT and tf.lite have it
+            kwargs["experimental_op_resolver_type"] = resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES
         self.interpreter = cls(**kwargs)
         self.interpreter.allocate_tensors()
         rng = np.random.default_rng(0)
