@@ -84,17 +84,23 @@ def plot_metric_vs_split(
 ) -> Path:
     """One panel per link: ``metric`` (latency or energy) against the single cut point."""
     medians = measured_medians(measurements)
-    pred_col, meas_col, lo_col, hi_col, unit, objective = {
-        "latency": ("pred_latency_ms", "latency_ms", "latency_p10_ms", "latency_p90_ms", "ms", "latency"),
+    pred_col, meas_col, lo_col, hi_col, y_label = {
+        "latency": (
+            "pred_latency_ms",
+            "latency_ms",
+            "latency_p10_ms",
+            "latency_p90_ms",
+            "end-to-end latency (ms)",
+        ),
         "energy": (
             "pred_mobile_energy_mj",
             "mobile_energy_mj",
             "energy_p10_mj",
             "energy_p90_mj",
-            "mJ",
-            "energy",
+            "mobile energy per inference (mJ)",
         ),
     }[metric]
+    objective = metric
     links = list(dict.fromkeys(plans["link"]))
     fig = Figure(figsize=(4.6 * max(1, len(links)), 4.2))
     for i, link in enumerate(links):
@@ -148,7 +154,7 @@ def plot_metric_vs_split(
             f"cut point k (segments < k on the mobile; 0 = cloud-only, {len(k) - 1} = mobile-only)",
             fontsize=8,
         )
-        ax.set_ylabel(f"end-to-end {'latency' if metric == 'latency' else 'mobile energy'} ({unit})")
+        ax.set_ylabel(y_label)
         ax.set_title(f"{link}")
         if len(k) and float(np.nanmax(meas_a if np.isfinite(meas_a).any() else cuts[pred_col])) > 20 * float(
             max(np.nanmin(cuts[pred_col]), 1e-9)

@@ -94,25 +94,39 @@ def write_rows(path: Path, rows: list[ProfileRow]) -> Path:
     return path
 
 
+def _whole_over_segments(frame: pd.DataFrame, column: str) -> float:
+    """whole-model value / sum of the segments' values of ``column`` (1.0 when unknown or below 1)."""
+    whole = frame[frame["segment"] == WHOLE_MODEL_SEGMENT]
+    total = float(pd.to_numeric(segment_rows(frame)[column], errors="coerce").sum())
+    if whole.empty or not total > 0:
+        return 1.0
+    factor = float(pd.to_numeric(whole[column], errors="coerce").iloc[-1]) / total
+    return factor if math.isfinite(factor) and factor > 1.0 else 1.0
+
+
 def planning_profile(frame: pd.DataFrame) -> tuple[pd.DataFrame, float]:
-    """The profile the planner should use, and the factor applied: whole-model time / sum of segments.
+    """The profile the planner should use, and the latency factor applied (whole model / sum of segments).
 
     Each segment is benchmarked alone, over and over, so its weights and activations stay in the
     caches; run back to back in a chain they do not, and the chain takes longer than the sum of its
     parts (the profiling job records the whole model, segment -1, to show exactly that). When the
-    whole model is slower than the sum, segment latencies and energies are scaled by the ratio, so
-    that mobile-only (and cloud-only) predictions match the measured whole model. When it is faster
-    (fusion across boundaries that the chain cannot have) nothing is changed. Factor 1.0 = unchanged.
+    whole model is slower than the sum, segment latencies are scaled by the ratio so that mobile-only
+    (and cloud-only) predictions match the measured whole model; energies likewise by their own ratio
+    (per-inference energy of a tiny segment also carries the benchmark loop's overhead, so the two
+    ratios differ). When the whole model is faster (fusion across boundaries that a chain cannot
+    have) nothing is changed. Factor 1.0 = unchanged.
     """
-    whole = frame[frame["segment"] == WHOLE_MODEL_SEGMENT]
-    total = float(segment_rows(frame)["latency_ms_median"].sum())
-    if whole.empty or total <= 0:
-        return frame, 1.0
-    factor = float(whole["latency_ms_median"].iloc[-1]) / total
-    if not math.isfinite(factor) or factor <= 1.0:
+    latency_factor = _whole_over_segments(frame, "latency_ms_median")
+    energy_factor = _whole_over_segments(frame, "energy_mj")
+    if latency_factor == 1.0 and energy_factor == 1.0:
         return frame, 1.0
     scaled = frame.copy()
     rows = scaled["segment"] >= 0
-    for column in ("latency_ms_median", "latency_ms_p10", "latency_ms_p90", "energy_mj"):
+    for column, factor in (
+        ("latency_ms_median", latency_factor),
+        ("latency_ms_p10", latency_factor),
+        ("latency_ms_p90", latency_factor),
+        ("energy_mj", energy_factor),
+    ):
         scaled.loc[rows, column] = pd.to_numeric(scaled.loc[rows, column], errors="coerce") * factor
-    return scaled, factor
+    return scaled, latency_factor
