@@ -22,10 +22,14 @@ import sys
 import time
 from pathlib import Path
 
-import pandas as pd
+# `python benchmarks/e2e.py` puts benchmarks/ first on sys.path, where benchmarks/server.py would shadow
+# the `server` package: drop it (the project itself is installed)
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-from harness.reports.build import load_run
-from harness.reports.summary import measured_medians, summarize
+import pandas as pd  # noqa: E402
+
+from harness.reports.build import load_run  # noqa: E402
+from harness.reports.summary import measured_medians, summarize  # noqa: E402
 
 
 def accuracy(plans: pd.DataFrame, measurements: pd.DataFrame) -> pd.DataFrame:
