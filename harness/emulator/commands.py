@@ -171,7 +171,7 @@ def _ls(p: Process, flags: set[str], values: dict[str, str], paths: list[str]) -
                 names = [".", "..", *names]
             elif "A" not in flags:
                 names = [n for n in names if not n.startswith(".")]
-            if len(targets) > 1:
+            if len(targets) > 1 or "R" in flags:
                 p.out(("\n" if index else "") + f"{target}:\n")
             for name in names:
                 child = f"{target.rstrip('/')}/{name}"
@@ -180,7 +180,7 @@ def _ls(p: Process, flags: set[str], values: dict[str, str], paths: list[str]) -
                 for name in names:
                     child = f"{target.rstrip('/')}/{name}"
                     if name not in (".", "..") and fs.is_dir(child, p.cwd):
-                        p.out(f"\n{child}:\n")
+                        p.out("\n")
                         _ls(p.with_argv(["ls", *(["-l"] if "l" in flags else []), "-R", child]))
         else:
             p.out((_ls_line(p, target, target) if "l" in flags else target) + "\n")

@@ -6,7 +6,7 @@
 It listens on loopback only unless told otherwise (it is a test device: no authentication), never on
 5555-5585 (the adb server would auto-register it as an emulator), and registers itself with
 ``adb connect host:port`` on the adb server (started if needed) using ``adb`` from PATH or the binary
-bundled with adbutils. Several devices with different profiles can run in one process.
+bundled with adbutils (as :func:`adbutils.adb_path` picks it). Several devices with different profiles can run in one process.
 """
 
 from __future__ import annotations
@@ -38,10 +38,7 @@ _ADB_TIMEOUT_S = 30.0  # starting the adb server can take a few seconds on a loa
 
 
 def adb_binary() -> str:
-    """``adb`` from PATH, else the binary bundled with adbutils."""
-    found = shutil.which("adb")
-    if found:
-        return found
+    """The adb client binary: ``$ADBUTILS_ADB_PATH``, else ``adb`` on PATH, else adbutils' bundled one."""
     import adbutils
 
     return str(adbutils.adb_path())

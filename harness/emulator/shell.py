@@ -651,6 +651,24 @@ def _source(shell: Shell, argv: list[str], io_set: IOSet) -> int:
     return shell._sequence(tree, io_set)
 
 
+def _read(shell: Shell, argv: list[str], io_set: IOSet) -> int:
+    """``read [-r] NAME...``: one line of stdin split into variables (the last takes the rest); 1 at EOF."""
+    names = [a for a in argv[1:] if not a.startswith("-")] or ["REPLY"]
+    readline = getattr(io_set.stdin, "readline", None)
+    if readline is not None:
+        raw: bytes = readline()
+    else:  # byte by byte, so that nothing after the line is consumed
+        raw = b""
+        while not raw.endswith(b"\n") and (byte := io_set.stdin.read(1)):
+            raw += byte
+    if not raw:
+        return 1
+    fields = raw.decode("utf-8", "replace").rstrip("\n").split(None, len(names) - 1)
+    for index, name in enumerate(names):
+        shell.env[name] = fields[index] if index < len(fields) else ""
+    return 0
+
+
 def _sh(shell: Shell, argv: list[str], io_set: IOSet) -> int:
     """``sh -c 'cmd' [arg0 args...]``, ``sh script [args]`` or ``sh`` reading a script from stdin."""
     args = argv[1:]
@@ -686,6 +704,7 @@ _SPECIAL = {
     "eval": _eval,
     ".": _source,
     "source": _source,
+    "read": _read,
     "sh": _sh,
     "/system/bin/sh": _sh,
 }

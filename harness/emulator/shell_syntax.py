@@ -282,6 +282,8 @@ def tokenize(src: str) -> list[_Token]:
                 word.parts.append(part)
             i = i2
         elif ch in "|&;<>()\n":
+            if src.startswith("<<", i):
+                raise ShellSyntaxError("here-documents (<<) are not supported; use printf '...' | cmd")
             op = next(o for o in _OPERATORS if src.startswith(o, i))
             if op in ("<", ">", ">>", ">&", "<&"):
                 fd = -1
