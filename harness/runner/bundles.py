@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from models.bundle import MANIFEST_NAME, BundleManifest, read_manifest
@@ -9,11 +10,14 @@ from models.bundle import MANIFEST_NAME, BundleManifest, read_manifest
 __all__ = ["ensure_bundle"]
 
 
-def ensure_bundle(model: str, quant: str, bundles_dir: Path) -> tuple[Path, BundleManifest]:
+def ensure_bundle(
+    model: str, quant: str, bundles_dir: Path, *, progress: Callable[[int, int], None] | None = None
+) -> tuple[Path, BundleManifest]:
     """``model`` is a bundle directory (has manifest.json) or a zoo name / model file.
 
-    Zoo models are exported to ``bundles_dir/<model>-<quant>`` (as ``jointdnn export`` names them)
-    unless that bundle is already there; the artifact cache makes re-exports cheap.
+        Zoo models are exported to ``bundles_dir/<model>-<quant>`` (as ``jointdnn export`` names them)
+        unless that bundle is already there; the artifact cache makes re-exports cheap. ``progress(done,
+    total)`` follows the export, artifact by artifact.
     """
     candidate = Path(model)
     if (candidate / MANIFEST_NAME).is_file():
@@ -26,4 +30,4 @@ def ensure_bundle(model: str, quant: str, bundles_dir: Path) -> tuple[Path, Bund
             return out, manifest
     from models.export import export_bundle  # TensorFlow: only when a bundle must be written
 
-    return out, export_bundle(model, quant, out)
+    return out, export_bundle(model, quant, out, progress=progress)

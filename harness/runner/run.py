@@ -351,7 +351,16 @@ def run_experiment(config: RunConfig, observer: RunObserver | None = None) -> Ru
     started = time.time()
 
     observer.phase(f"bundle {config.model} ({config.quant})")
-    bundle_dir, manifest = ensure_bundle(config.model, config.quant, config.bundles_dir)
+    export_task: list[int] = []
+
+    def exported(done: int, total: int) -> None:
+        if not export_task:
+            export_task.append(observer.task(f"exporting {config.model} ({config.quant})", total))
+        observer.advance(export_task[0])
+
+    bundle_dir, manifest = ensure_bundle(config.model, config.quant, config.bundles_dir, progress=exported)
+    if export_task:
+        observer.done(export_task[0])
     rng = np.random.default_rng(config.seed)
     x = rng.random(manifest.input.shape, dtype=np.float32)  # (1, H, W, C) in [0, 1): the calibration range
     reference = reference_output(bundle_dir, manifest, x)
