@@ -11,6 +11,7 @@ bundled with adbutils (as :func:`adbutils.adb_path` picks it). Several devices w
 
 from __future__ import annotations
 
+import atexit
 import logging
 import shutil
 import subprocess
@@ -96,6 +97,7 @@ class EmulatedDevice:
         self._server = TransportServer(banner, make_resolver(self.system), host=self.host, port=port)
         self._server.start()
         self._port = self._server.port
+        atexit.register(self.stop)  # a crashed caller still runs `adb disconnect` at interpreter exit
         log.info("emulated device %s listening on %s", self.profile.name, self.serial)
         if self.register:
             try:
@@ -120,11 +122,17 @@ class EmulatedDevice:
         if self._registered:
             self._run_adb("disconnect", self.serial, check=False)
             self._registered = False
+        atexit.unregister(self.stop)
         self.kill()
         self.system = None
         if self._own_root and self.root_dir is not None:
             shutil.rmtree(self.root_dir, ignore_errors=True)
             self.root_dir = None
+
+    def __repr__(self) -> str:
+        state = "running" if self._server is not None else "stopped"
+        where = f"{self.host}:{self._port}" if self._port is not None else "not started"
+        return f"EmulatedDevice({self.profile.name!r}, {where}, {state})"
 
     def __enter__(self) -> EmulatedDevice:
         return self.start()
