@@ -18,6 +18,7 @@ from __future__ import annotations
 import struct
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from harness.emulator.shell import Shell
 from harness.emulator.sync_service import serve_sync
@@ -30,13 +31,13 @@ ID_STDIN, ID_STDOUT, ID_STDERR, ID_EXIT, ID_CLOSE_STDIN, ID_WINDOW_SIZE = range(
 _V2_HEADER = struct.Struct("<BI")
 
 
+@dataclass(frozen=True)
 class ShellOptions:
     """Parsed ``shell[,args]:command`` service name."""
 
-    def __init__(self, command: str, *, v2: bool, pty: bool):
-        self.command = command
-        self.v2 = v2
-        self.pty = pty
+    command: str
+    v2: bool  # shell protocol framing (separate stderr, exit status)
+    pty: bool  # a terminal: prompt, echo, CR/LF translation, stderr merged
 
 
 def parse_shell_service(service: str) -> ShellOptions | None:

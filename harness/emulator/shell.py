@@ -429,7 +429,7 @@ class Shell:
         """``$(source)``: its stdout without trailing newlines."""
         buffer = io.BytesIO()
         child = Shell(self.system, env=self.env, cwd=self.cwd, cancel=self.cancel, positional=self.positional)
-        child.run(source, io.BytesIO(b""), buffer, _StderrTo(buffer))
+        child.run(source, io.BytesIO(b""), buffer, _Discard())
         self.status = child.status
         return buffer.getvalue().decode("utf-8", "replace").rstrip("\n")
 
@@ -539,11 +539,8 @@ def _eval_int(node: ast.expr) -> int:
     raise ValueError("only integers and arithmetic operators are allowed")
 
 
-class _StderrTo:
-    """Command substitution: stderr is not captured (it goes nowhere, like a detached terminal)."""
-
-    def __init__(self, _buffer: io.BytesIO):
-        pass
+class _Discard:
+    """stderr of a command substitution: not captured, and nowhere to go (like a detached terminal)."""
 
     def write(self, data: bytes) -> int:
         return len(data)
