@@ -14,7 +14,15 @@ from server.problems import ApiError
 from server.registry import ModelRegistry
 from server.settings import Settings
 
-__all__ = ["MetricsDep", "PoolDep", "RegistryDep", "SettingsDep", "require_token"]
+__all__ = [
+    "MetricsDep",
+    "PoolDep",
+    "RegistryDep",
+    "SettingsDep",
+    "check_token",
+    "lookup_pool",
+    "require_token",
+]
 
 _bearer = HTTPBearer(
     auto_error=False, description="Needed on every endpoint but /healthz when a token is set."
@@ -46,9 +54,15 @@ async def require_token(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
     """401 without a bearer token, 403 with a wrong one; a no-op when the server has no token."""
+    check_token(settings, f"Bearer {credentials.credentials}" if credentials else None)
+
+
+def check_token(settings: Settings, authorization: str | None) -> None:
+    """The token check itself, on the raw ``Authorization`` header (the infer route calls it directly)."""
     if settings.token is None:
         return
-    if credentials is None:
+    scheme, _, presented = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not presented.strip():
         raise ApiError(
             401,
             "unauthorized",
@@ -56,18 +70,23 @@ async def require_token(
             headers={"WWW-Authenticate": "Bearer"},
         )
     expected = settings.token.get_secret_value().encode()
-    if not hmac.compare_digest(credentials.credentials.encode(), expected):
+    if not hmac.compare_digest(presented.strip().encode(), expected):
         raise ApiError(403, "forbidden", "the bearer token is not valid for this server")
 
 
-async def _pool(
-    registry: RegistryDep, name: Annotated[str, Path(description="Served model name.")]
-) -> ModelPool:
+def lookup_pool(registry: ModelRegistry, name: str) -> ModelPool:
+    """The pool serving ``name``, or a 404 that lists what is served."""
     pool = registry.get(name)
     if pool is None:
         known = ", ".join(sorted(registry.pools)) or "none"
         raise ApiError(404, "unknown_model", f"no model named {name!r} is served here (served: {known})")
     return pool
+
+
+async def _pool(
+    registry: RegistryDep, name: Annotated[str, Path(description="Served model name.")]
+) -> ModelPool:
+    return lookup_pool(registry, name)
 
 
 PoolDep = Annotated[ModelPool, Depends(_pool)]

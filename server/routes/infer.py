@@ -10,15 +10,17 @@ carry the quantization.
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from typing import Any
 
 import numpy as np
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Request, Response
+from starlette.datastructures import QueryParams
 
 from server import wire
+from server.metrics import Metrics
 from server.pool import ModelPool, QueueFullError, TensorMismatchError
 from server.problems import ERROR_RESPONSES, ApiError
-from server.routes.deps import MetricsDep, PoolDep, SettingsDep
+from server.routes.deps import check_token, lookup_pool
 from server.settings import Settings
 
 __all__ = ["router"]
@@ -34,6 +36,30 @@ _NPY_BODY = {
 }
 
 
+_TRUE = frozenset({"true", "1", "yes", "on"})
+_FALSE = frozenset({"false", "0", "no", "off"})
+
+
+def _query(name: str, schema: dict[str, Any], description: str, *, required: bool = False) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": required, "schema": schema, "description": description}
+
+
+_INFER_PARAMETERS = {
+    "security": [{"HTTPBearer": []}],
+    "parameters": [
+        {"name": "name", "in": "path", "required": True, "schema": {"type": "string"},
+         "description": "Served model name."},
+        _query("from_segment", {"type": "integer"}, "First segment to run (its input is the body).",
+               required=True),
+        _query("to_segment", {"anyOf": [{"type": "integer"}, {"type": "null"}]},
+               "Stop before this segment (default: run to the end)."),
+        _query("dequantize", {"type": "boolean", "default": False},
+               "Return float32 even if the segment outputs int8."),
+        _query("segment_timings", {"type": "boolean", "default": False},
+               "Add `X-Segment-Ms`: each segment's compute time (ms), comma-separated."),
+    ],
+}  # fmt: skip
+
 _INFER_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
         "content": {wire.CONTENT_TYPE: {"schema": {"type": "string", "format": "binary"}}},
@@ -47,26 +73,28 @@ _INFER_RESPONSES: dict[int | str, dict[str, Any]] = {
     "/{name}/infer",
     response_class=Response,
     responses=_INFER_RESPONSES,
-    openapi_extra=_NPY_BODY,
+    openapi_extra=_NPY_BODY | _INFER_PARAMETERS,
 )  # fmt: skip
-async def infer(
-    request: Request,
-    pool: PoolDep,
-    settings: SettingsDep,
-    metrics: MetricsDep,
-    from_segment: Annotated[int, Query(description="First segment to run (its input is the body).")],
-    to_segment: Annotated[
-        int | None, Query(description="Stop before this segment (default: run to the end).")
-    ] = None,
-    dequantize: Annotated[
-        bool, Query(description="Return float32 even if the segment outputs int8.")
-    ] = False,
-    segment_timings: Annotated[
-        bool, Query(description="Add `X-Segment-Ms`: each segment's compute time (ms), comma-separated.")
-    ] = False,
-) -> Response:
-    """Run a contiguous range of the model's segments on the request tensor."""
+async def infer(request: Request) -> Response:
+    """Run a contiguous range of the model's segments on the request tensor.
+
+    The hot path of the server, so it reads its parameters itself instead of through FastAPI's
+    dependency injection (which costs ~0.3 ms of CPU per request); they are documented in the schema
+    through ``openapi_extra``, and validated here with the same error shapes.
+    """
     t0 = time.perf_counter()
+    state = request.app.state
+    settings: Settings = state.settings
+    metrics: Metrics = state.metrics
+    check_token(settings, request.headers.get("authorization"))
+    pool = lookup_pool(state.registry, request.path_params["name"])
+    query = request.query_params
+    from_segment = _int_param(query, "from_segment")
+    if from_segment is None:
+        raise ApiError(400, "bad_request", "invalid request: query.from_segment: Field required")
+    to_segment = _int_param(query, "to_segment")
+    dequantize = _bool_param(query, "dequantize")
+    segment_timings = _bool_param(query, "segment_timings")
     stop = _check_range(pool, from_segment, to_segment)
     body = await _read_body(request, settings)
     x = _parse_tensor(body, request.headers.get("content-encoding", ""), settings)
@@ -94,6 +122,27 @@ async def infer(
         headers["X-Tensor-Scale"] = repr(quant.scale)
         headers["X-Tensor-Zero-Point"] = str(quant.zero_point)
     return Response(payload, media_type=wire.CONTENT_TYPE, headers=headers)
+
+
+def _int_param(query: QueryParams, key: str) -> int | None:
+    value = query.get(key)
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise ApiError(
+            400, "bad_request", f"invalid request: query.{key}: {value!r} is not an integer"
+        ) from None
+
+
+def _bool_param(query: QueryParams, key: str) -> bool:
+    value = query.get(key, "false").lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ApiError(400, "bad_request", f"invalid request: query.{key}: {value!r} is not a boolean")
 
 
 def _check_range(pool: ModelPool, start: int, stop: int | None) -> int:

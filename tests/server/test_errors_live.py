@@ -87,6 +87,10 @@ def test_wrong_content_type_is_415(http: httpx.Client) -> None:
 def test_non_integer_parameter_is_400(http: httpx.Client) -> None:
     response = http.post(INFER, params={"from_segment": "two"}, content=b"", headers=NPY)
     _assert_error(response, 400, "bad_request", "from_segment")
+    response = http.post(INFER, params={"from_segment": 2, "dequantize": "maybe"}, content=b"", headers=NPY)
+    _assert_error(response, 400, "bad_request", "dequantize")
+    response = http.post(INFER, content=b"", headers=NPY)
+    _assert_error(response, 400, "bad_request", "from_segment")
     response = http.get("/v1/models/small_cnn-fp32/profile", params={"runs": 0})
     _assert_error(response, 400, "bad_runs")
 

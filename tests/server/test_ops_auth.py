@@ -162,3 +162,19 @@ def test_server_modules_import_without_tensorflow() -> None:
         "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ}, timeout=60)
+
+
+@pytest.mark.parametrize(
+    ("authorization", "status"),
+    [(None, 401), ("Basic dXNlcjpwdw==", 401), ("Bearer", 401), ("Bearer nope", 403)],
+)
+def test_infer_checks_the_token_itself(
+    auth_server: BackgroundServer, authorization: str | None, status: int
+) -> None:
+    headers = {"Content-Type": "application/x-npy"} | (
+        {"Authorization": authorization} if authorization else {}
+    )
+    response = httpx.post(auth_server.base_url + "/v1/models/small_cnn-fp32/infer?from_segment=0", headers=headers,
+                          content=b"")  # fmt: skip
+    assert response.status_code == status
+    assert response.json()["code"] == ("unauthorized" if status == 401 else "forbidden")
