@@ -229,6 +229,12 @@ def tokenize(src: str) -> list[_Token]:
             word.parts.append(WordPart("text", "".join(text), quoted))
             text.clear()
 
+    def add_part(part: WordPart) -> None:
+        nonlocal word
+        flush_text()
+        word = word or Word()
+        word.parts.append(part)
+
     def end_word() -> None:
         nonlocal word
         flush_text()
@@ -248,17 +254,13 @@ def tokenize(src: str) -> list[_Token]:
             if i + 1 < len(src) and src[i + 1] == "\n":
                 i += 2
                 continue
-            flush_text()
-            word = word or Word()
-            word.parts.append(WordPart("text", src[i + 1 : i + 2], True))
+            add_part(WordPart("text", src[i + 1 : i + 2], True))
             i += 2
         elif ch == "'":
             end = src.find("'", i + 1)
             if end < 0:
                 raise ShellSyntaxError("unterminated '")
-            flush_text()
-            word = word or Word()
-            word.parts.append(WordPart("text", src[i + 1 : end], True))
+            add_part(WordPart("text", src[i + 1 : end], True))
             i = end + 1
         elif ch == '"':
             flush_text()
@@ -268,18 +270,14 @@ def tokenize(src: str) -> list[_Token]:
             end = src.find("`", i + 1)
             if end < 0:
                 raise ShellSyntaxError("unterminated `")
-            flush_text()
-            word = word or Word()
-            word.parts.append(WordPart("sub", src[i + 1 : end], False))
+            add_part(WordPart("sub", src[i + 1 : end], False))
             i = end + 1
         elif ch == "$":
             part, i2 = _dollar(src, i, quoted=False)
             if part is None:
                 text.append("$")
             else:
-                flush_text()
-                word = word or Word()
-                word.parts.append(part)
+                add_part(part)
             i = i2
         elif ch in "|&;<>()\n":
             if src.startswith("<<", i):
