@@ -161,3 +161,31 @@ def test_chain_runner_matches_segment_chain(
     )
     assert missing.returncode == 1 and "nope.tflite" in missing.stderr
     adb_device.shell(f"rm -r {REMOTE}/chain")
+
+
+def test_killing_the_adb_client_stops_the_runner(emulated_device: EmulatedDevice, remote_whole: str) -> None:
+    """Ctrl-C on `adb shell` closes the stream: benchmark_model stops and the compute power goes away."""
+    import subprocess
+
+    from harness.emulator import adb_binary
+
+    battery = emulated_device.battery
+    idle_mw = emulated_device.profile.idle_mw
+    command = f"{REMOTE}/benchmark_model --graph={remote_whole} --min_secs=60 --warmup_min_secs=0"
+    process = subprocess.Popen(
+        [adb_binary(), "-s", emulated_device.serial, "shell", command],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while battery.power_mw() == idle_mw and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert battery.power_mw() > idle_mw  # it is computing
+    finally:
+        process.kill()
+        process.wait()
+    deadline = time.monotonic() + 10
+    while battery.power_mw() != idle_mw and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert battery.power_mw() == idle_mw
