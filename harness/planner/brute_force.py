@@ -6,7 +6,7 @@ import numpy as np
 
 from harness.errors import UsageError
 from harness.planner.costmodel import CostTables, _sum_metrics
-from harness.planner.objectives import FEASIBILITY_RTOL
+from harness.planner.objectives import budget_limit
 
 __all__ = ["MAX_BRUTE_FORCE_SEGMENTS", "all_schedules", "brute_force"]
 
@@ -29,7 +29,7 @@ def brute_force(
     if n > MAX_BRUTE_FORCE_SEGMENTS:
         raise UsageError(f"brute force is limited to {MAX_BRUTE_FORCE_SEGMENTS} segments, got {n}")
     weights = np.stack([objective, *(w for w, _ in budgets)], axis=1)  # (M, 1 + q)
-    limits = np.array([b * (1 + FEASIBILITY_RTOL) for _, b in budgets])
+    limits = np.array([budget_limit(b) for _, b in budgets])
     best: tuple[float, np.ndarray] | None = None
     for start in range(0, 1 << n, _CHUNK):
         schedules = all_schedules(n, start, min(start + _CHUNK, 1 << n))

@@ -157,6 +157,10 @@ def build_tables(problem: PlanningProblem) -> CostTables:
 
 def schedule_array(schedule: Sequence[int] | Sequence[str] | np.ndarray, n: int) -> np.ndarray:
     """A schedule as an int array of 0 (mobile) / 1 (cloud), validated against ``n`` segments."""
+    if isinstance(schedule, np.ndarray) and schedule.dtype.kind in "iub":
+        if schedule.shape != (n,) or not ((schedule == 0) | (schedule == 1)).all():
+            raise UsageError(f"a schedule needs one location (0/1 or mobile/cloud) for each of {n} segments")
+        return schedule.astype(np.int64, copy=False)
     values = list(schedule)
     try:
         array = np.array(

@@ -15,6 +15,12 @@ CONSTRAINT_NAMES: tuple[str, ...] = ("deadline_ms", "energy_budget_mj", "cloud_b
 # A schedule meets a budget if value <= budget * (1 + FEASIBILITY_RTOL) (absorbs float rounding and
 # the integer program's primal tolerance; far below any measurement noise).
 FEASIBILITY_RTOL = 1e-7
+FEASIBILITY_ATOL = 1e-9  # ms or mJ, for budgets of zero
+
+
+def budget_limit(budget: float) -> float:
+    """The largest value that still meets ``budget`` (tolerances above)."""
+    return budget * (1 + FEASIBILITY_RTOL) + FEASIBILITY_ATOL
 
 
 @dataclass(frozen=True)

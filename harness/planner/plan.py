@@ -31,7 +31,7 @@ class Plan:
     constraints: Constraints = field(default_factory=Constraints)
     binding: list[str] = field(default_factory=list)
     slack: dict[str, float] = field(default_factory=dict)
-    solver: str = ""  # shortest_path | milp | brute_force | baseline:<name>
+    solver: str = ""  # shortest_path | pareto | milp | brute_force | baseline:<name>
     solve_ms: float = 0.0
     link: str = ""
     model: str = ""

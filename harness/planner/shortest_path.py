@@ -19,27 +19,33 @@ def shortest_path(node: np.ndarray, edge: np.ndarray) -> tuple[np.ndarray, float
     Ties go to the mobile (no transfer, no dependence on the network).
     """
     n = node.shape[0]
-    nd: list[list[float]] = node.tolist()
-    ed: list[list[list[float]]] = edge.tolist()
+    # Flat Python lists: the loop below is scalar work, and list indexing beats numpy scalars ~10x.
+    n_m, n_c = node[:, 0].tolist(), node[:, 1].tolist()
+    e_mm, e_mc = edge[:, 0, 0].tolist(), edge[:, 0, 1].tolist()
+    e_cm, e_cc = edge[:, 1, 0].tolist(), edge[:, 1, 1].tolist()
     # Cost of reaching segment 0 at each location from the source (always on the mobile).
-    best_m = ed[0][0][0] + nd[0][0]
-    best_c = ed[0][0][1] + nd[0][1]
-    back: list[tuple[int, int]] = [(0, 0)] * n  # for segment i: (predecessor if i on mobile, if on cloud)
+    best_m = e_mm[0] + n_m[0]
+    best_c = e_mc[0] + n_c[0]
+    back_m = [0] * n  # predecessor location of segment i if i runs on the mobile
+    back_c = [0] * n  # ... if i runs on the cloud
     for i in range(1, n):
-        e = ed[i]
-        mm, cm = best_m + e[0][0], best_c + e[1][0]
-        mc, cc = best_m + e[0][1], best_c + e[1][1]
-        from_m_to_m = mm <= cm
-        from_m_to_c = mc <= cc
-        back[i] = (0 if from_m_to_m else 1, 0 if from_m_to_c else 1)
-        best_m = (mm if from_m_to_m else cm) + nd[i][0]
-        best_c = (mc if from_m_to_c else cc) + nd[i][1]
-    end_m = best_m + ed[n][0][0]
-    end_c = best_c + ed[n][1][0]
+        mm, cm = best_m + e_mm[i], best_c + e_cm[i]
+        mc, cc = best_m + e_mc[i], best_c + e_cc[i]
+        if mm <= cm:
+            new_m = mm
+        else:
+            new_m, back_m[i] = cm, 1
+        if mc <= cc:
+            new_c = mc
+        else:
+            new_c, back_c[i] = cc, 1
+        best_m, best_c = new_m + n_m[i], new_c + n_c[i]
+    end_m = best_m + e_mm[n]
+    end_c = best_c + e_cm[n]
     loc = 0 if end_m <= end_c else 1
     cost = min(end_m, end_c)
-    schedule = np.empty(n, dtype=np.int64)
+    schedule = [0] * n
     for i in range(n - 1, -1, -1):
         schedule[i] = loc
-        loc = back[i][loc]
-    return schedule, float(cost)
+        loc = back_c[i] if loc else back_m[i]
+    return np.array(schedule, dtype=np.int64), float(cost)

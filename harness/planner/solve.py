@@ -1,8 +1,9 @@
 """The planner's entry point :func:`plan`: pick the solver, diagnose infeasibility, build the Plan.
 
 Unconstrained problems go to the linear-time shortest path. Constrained ones first try it too: if the
-unconstrained optimum already meets every budget it is also the constrained optimum. Otherwise the
-exact integer program (HiGHS) decides. When no schedule meets the budgets, :func:`plan` raises
+unconstrained optimum already meets every budget it is also the constrained optimum. Otherwise one
+binding budget goes to the exact Lagrangian/Pareto sweep (``pareto``), several to the exact integer
+program (HiGHS, ``milp``). When no schedule meets the budgets, :func:`plan` raises
 :class:`~harness.errors.InfeasibleError` naming the constraint and the best value achievable for it.
 """
 
@@ -24,7 +25,8 @@ from harness.planner.costmodel import (
 )
 from harness.planner.costs import LOCATIONS, Location, PlanningProblem
 from harness.planner.milp import solve_milp
-from harness.planner.objectives import FEASIBILITY_RTOL, Constraints, Objective
+from harness.planner.objectives import Constraints, Objective, budget_limit
+from harness.planner.pareto import solve_one_budget
 from harness.planner.plan import Plan
 from harness.planner.shortest_path import shortest_path
 
@@ -47,7 +49,7 @@ def _budgets(constraints: Constraints) -> list[tuple[np.ndarray, float]]:
 
 def _meets(problem: PlanningProblem, schedule: np.ndarray, constraints: Constraints) -> bool:
     predicted = evaluate(problem, schedule)
-    return all(predicted.value(n) <= b * (1 + FEASIBILITY_RTOL) for n, b in constraints.active().items())
+    return all(predicted.value(n) <= budget_limit(b) for n, b in constraints.active().items())
 
 
 def _diagnose(problem: PlanningProblem, constraints: Constraints, minimise: _Minimiser) -> InfeasibleError:
@@ -58,7 +60,7 @@ def _diagnose(problem: PlanningProblem, constraints: Constraints, minimise: _Min
     for name, budget in active.items():
         schedule, _ = shortest_path(*tables.scalar(CONSTRAINT_VECTORS[name]))
         best = evaluate(problem, schedule).value(name)
-        if best > budget * (1 + FEASIBILITY_RTOL):
+        if best > budget_limit(budget):
             return InfeasibleError(
                 f"{name} = {budget:g} {_UNITS[name]} cannot be met: the lowest {_WHAT[name]} of any "
                 f"schedule is {best:.4g} {_UNITS[name]}; raise {name} to at least that",
@@ -123,7 +125,8 @@ def plan(
 ) -> Plan:
     """The optimal schedule of ``problem`` for ``objective`` under ``constraints``.
 
-    ``solver``: ``auto`` (shortest path, integer program when budgets bite), ``milp`` (always the
+    ``solver``: ``auto`` (shortest path; when budgets bite, the Lagrangian/Pareto sweep for one budget
+    and the integer program for several), ``milp`` (always the
     integer program when there are budgets), ``brute_force`` (enumeration, <= 20 segments; tests).
     Raises :class:`~harness.errors.InfeasibleError` when no schedule meets the budgets.
     """
@@ -137,15 +140,15 @@ def plan(
     budgets = _budgets(constraints)
     minimise: _Minimiser = brute_force if solver == "brute_force" else solve_milp
     free_schedule, _ = shortest_path(*tables.scalar(weights))
-    binding = [
-        n
-        for n, b in constraints.active().items()
-        if evaluate(problem, free_schedule).value(n) > b * (1 + FEASIBILITY_RTOL)
-    ]
+    active = constraints.active()
+    free = evaluate(problem, free_schedule) if active else None
+    binding = [n for n, b in active.items() if free is not None and free.value(n) > budget_limit(b)]
     if solver == "brute_force":
         schedule, used = brute_force(tables, weights, budgets), "brute_force"
     elif (not binding and solver == "auto") or not budgets:
         schedule, used = free_schedule, "shortest_path"
+    elif solver == "auto" and len(budgets) == 1:
+        schedule, used = solve_one_budget(tables, weights, *budgets[0]), "pareto"
     else:
         schedule, used = solve_milp(tables, weights, budgets), "milp"
     if schedule is None or (budgets and not _meets(problem, schedule, constraints)):

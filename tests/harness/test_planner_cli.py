@@ -78,7 +78,7 @@ def test_plan_prints_table_and_writes_json_and_csv(
     assert "schedule MCC" in text and "binding" in text and "best_single_cut" in text
     data = json.loads((out / "plan-toy-inference-4g-latency.json").read_text())
     assert data["locations"] == ["mobile", "cloud", "cloud"]
-    assert data["solver"] == "milp" and data["binding"] == ["cloud_budget_ms"]
+    assert data["solver"] == "pareto" and data["binding"] == ["cloud_budget_ms"]
     assert data["predicted"]["latency_ms"] == pytest.approx(414.829855, abs=1e-5)
     assert data["baselines"]["cloud_only"]["label"] == "CCC"
     with (out / "plan-toy-inference-4g-latency.csv").open() as handle:
