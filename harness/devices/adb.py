@@ -505,7 +505,7 @@ class AdbDevice:
             return stats
         with self.energy_session():
             idle = self._idle_baseline()
-            with BatterySampler(self.read_battery, period_s=self.sample_period_s) as sampler:
+            with BatterySampler(self.read_battery, period_s=self.sample_period_s, streams=2) as sampler:
                 started = time.monotonic()
                 result = self.shell(args, timeout_s=timeout)
                 ended = time.monotonic()

@@ -131,17 +131,19 @@ def energy_per_inference_mj(excess_mw: float, window_s: float, inferences: int) 
 
 
 class BatterySampler:
-    """Read the fuel gauge every ``period_s`` on a background thread until stopped.
+    """Read the fuel gauge every ``period_s`` on ``streams`` background threads until stopped.
 
     ``read`` returns (µA, µV); on AdbDevice each call is its own adb shell stream, so sampling runs in
-    parallel with the benchmark's stream. Errors while sampling end the sampling (logged), never the run.
+    parallel with the benchmark's stream (and, with several streams, with itself). Errors while sampling end the sampling (logged), never the run.
     """
 
-    def __init__(self, read: Callable[[], tuple[float, float]], *, period_s: float = 0.02):
+    def __init__(self, read: Callable[[], tuple[float, float]], *, period_s: float = 0.02, streams: int = 1):
         self._read = read
         self._period_s = period_s
+        self._streams = max(streams, 1)  # parallel readers: a reading over adb takes ~10 ms
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
         self.samples: list[PowerSample] = []
         self.error: Exception | None = None
 
@@ -172,20 +174,26 @@ class BatterySampler:
                 self.error = exc
                 log.warning("battery sampling stopped: %s", exc)
                 return
-            self.samples.append(sample)
+            with self._lock:
+                self.samples.append(sample)
             self._stop.wait(self._period_s)
 
     def __enter__(self) -> BatterySampler:
         self.samples = []
         self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="battery-sampler", daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._loop, name=f"battery-sampler-{i}", daemon=True)
+            for i in range(self._streams)
+        ]
+        for thread in self._threads:
+            thread.start()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5.0)
+        for thread in self._threads:
+            thread.join(timeout=5.0)
+        self.samples.sort(key=lambda sample: sample.t_s)
 
 
 @contextmanager
