@@ -14,7 +14,7 @@ from harness.devices.battery import BatterySampler, calibrate_sign, power_mw
 from harness.devices.local import LocalDevice
 from harness.emulator import EmulatedDevice
 from harness.errors import DeviceError, DeviceNotFoundError
-from models.bundle import read_manifest
+from models.bundle import file_sha256, read_manifest
 
 
 @pytest.fixture(scope="module")
@@ -144,3 +144,18 @@ def test_run_chain_on_the_device_matches_local(
     assert len(segment_ms) == 3 and energy_mj > 0
     with pytest.raises(DeviceError, match="contiguous"):
         device.run_chain(bundle, [0, 2], x)
+
+
+def test_missing_benchmark_model_says_what_to_supply_and_a_supplied_one_is_pushed(tmp_path: Path) -> None:
+    from harness.errors import BenchmarkBinaryMissingError
+
+    with EmulatedDevice("low-end-phone") as phone:
+        device = AdbDevice(phone.serial)
+        assert device.shell(["rm", "/data/local/tmp/benchmark_model"]).exit_code == 0
+        with pytest.raises(BenchmarkBinaryMissingError, match=r"--benchmark-binary PATH.*armeabi-v7a"):
+            device.benchmark("/data/local/tmp/x.tflite")
+        binary = tmp_path / "android_arm_benchmark_model"
+        binary.write_bytes(b"\x7fELF" + bytes(range(256)) * 64)
+        supplied = AdbDevice(phone.serial, benchmark_binary=binary)
+        remote = supplied.ensure_benchmark_model()
+        assert supplied.remote_sha256([remote])[remote] == file_sha256(binary)
