@@ -4,15 +4,19 @@ For each quantization it exports (or reuses) the bundle, starts ``jointdnn serve
 uvicorn worker, ``--pool-size`` chains, 1 LiteRT thread each) and, at concurrency 1, 4 and 16, runs the
 same tail ``[k, n)`` on the same middle-cut activation:
 
-- in-process: ``--pool-size`` SegmentChains shared by C caller threads (the same interpreter threads the
-  server has), latency = wait for a chain + run;
-- HTTP: C client threads, each with a keep-alive :class:`server.client.CloudClient`, latency = round trip.
+- in-process: ``--pool-size`` SegmentChains, each owned by one executor thread (the server's execution
+  model without HTTP), C caller threads; latency = wait for a chain + run;
+- HTTP: C threads of a wrk-style load generator (pre-built request bytes on keep-alive sockets, a few µs
+  of Python per request), latency = round trip through uvicorn, FastAPI, the pool and back;
+- CloudClient: the same through the harness's typed httpx client (~1 ms of client CPU per request,
+  which on 2 cores competes with the server: shown for reference, not used for the targets).
 
-It prints p50 / p99 latency (ms) and throughput (inferences/s) of both, the p50 overhead of HTTP at
-concurrency 1, the throughput ratio, and bytes on the wire over raw tensor bytes (body only, and with
-the HTTP request line and headers). Targets (issue 4): p50 overhead <= 1.5 ms at concurrency 1; wire
-bytes <= 1.01x raw (uncompressed); throughput at 16 >= 80% of in-process. The load generator shares the
-machine's cores with the server, as a co-located client would.
+It prints p50 / p99 latency (ms) and throughput (inferences/s), the p50 overhead of HTTP over in-process,
+the throughput ratio, the server's own compute time (Server-Timing) and CPU per request, and bytes on
+the wire over raw tensor bytes (body only, and with the HTTP request line and headers). Targets
+(issue 4): p50 overhead <= 1.5 ms at concurrency 1; wire bytes <= 1.01x raw (uncompressed); throughput
+at 16 >= 80% of in-process with the same threads. Both sides are measured in interleaved batches, so
+load from other processes on the machine hits them alike; on a busy shared machine expect noise.
 
     python benchmarks/server.py [--requests 200] [--pool-size 2] [--quants fp32 int8] [--bundles DIR]
 """
@@ -138,6 +142,59 @@ class _OverHttp:
             client.close()
 
 
+class _RawHttp:
+    """A wrk-style load generator: pre-built request bytes on keep-alive sockets, one per thread.
+
+    It costs a few µs of Python per request where httpx costs ~1 ms of CPU, so on a 2-core machine the
+    load generator does not eat the cores the server is being measured on.
+    """
+
+    def __init__(self, port: int, name: str, x: np.ndarray, k: int):
+        body = wire.encode_npy(x)
+        head = (f"POST /v1/models/{name}/infer?from_segment={k} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                f"Content-Type: {wire.CONTENT_TYPE}\r\nContent-Length: {len(body)}\r\n\r\n")  # fmt: skip
+        self.request = head.encode() + body
+        self.port = port
+        self._local = threading.local()
+        self.sockets: list[socket.socket] = []
+
+    def _roundtrip(self) -> bytes:
+        sock = getattr(self._local, "sock", None)
+        if sock is None:
+            sock = self._local.sock = socket.create_connection(("127.0.0.1", self.port))
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._local.buffer = b""
+            self.sockets.append(sock)
+        sock.sendall(self.request)
+        data = self._local.buffer
+        while b"\r\n\r\n" not in data:
+            data += sock.recv(65536)
+        head, _, rest = data.partition(b"\r\n\r\n")
+        if not head.startswith(b"HTTP/1.1 200"):
+            raise RuntimeError(head.decode(errors="replace"))
+        length = next(
+            int(line.split(b":")[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length")
+        )
+        while len(rest) < length:
+            rest += sock.recv(65536)
+        self._local.buffer = rest[length:]
+        return rest[:length]
+
+    def batch(self, x: np.ndarray, k: int, conc: int, n: int) -> tuple[list[float], float]:
+        def one(_: int) -> float:
+            t0 = time.perf_counter()
+            self._roundtrip()
+            return (time.perf_counter() - t0) * 1e3
+
+        return _timed(one, conc, n)
+
+    def close(self) -> None:
+        for sock in self.sockets:
+            sock.close()
+
+
 def _timed(one: Callable[[int], float], conc: int, n: int) -> tuple[list[float], float]:
     """Run ``one`` n times from ``conc`` threads (after a warm-up); latencies and wall time."""
     with ThreadPoolExecutor(conc) as callers:
@@ -145,6 +202,12 @@ def _timed(one: Callable[[int], float], conc: int, n: int) -> tuple[list[float],
         t0 = time.perf_counter()
         latencies = list(callers.map(one, range(n)))
         return latencies, time.perf_counter() - t0
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _request_head_bytes(base: str, name: str, k: int, body: bytes) -> int:
@@ -196,22 +259,30 @@ def bench(root: Path, quant: str, pool_size: int, n: int, rounds: int = 4) -> li
                    f"with HTTP request line+headers {result.request_bytes + head} B = "
                    f"{(result.request_bytes + head) / raw:.4f}x; zstd body {zstd_bytes / raw:.3f}x; "
                    f"response body {result.response_bytes} B for {result.output.nbytes} B raw")  # fmt: skip
-        out.append(
-            "  conc | in-proc p50    p99   inf/s |  HTTP p50    p99   inf/s | p50 +ms | thr ratio | server compute p50"
-        )
+        out.append("  conc | in-proc p50    p99   inf/s | HTTP p50    p99   inf/s | p50 +ms | thr ratio | "
+                   "CloudClient p50  inf/s | server compute p50 | server CPU ms/req")  # fmt: skip
         local = _InProcess(bundle, pool_size)
         remote = _OverHttp(base, name)
+        raw_http = _RawHttp(port, name, x, k)
         for conc in CONCURRENCY:
-            mine, theirs = _Result(), _Result()
+            mine, theirs, typed = _Result(), _Result(), _Result()
             remote.server_ms.clear()
-            for _ in range(rounds):  # interleave, so load from other processes hits both alike
+            server_cpu_s = 0.0
+            for _ in range(rounds):  # interleave, so load from other processes hits all alike
                 mine.add(*local.batch(x, k, conc, n // rounds))
-                theirs.add(*remote.batch(x, k, conc, n // rounds))
+                s0 = _cpu_s(server.pid)
+                theirs.add(*raw_http.batch(x, k, conc, n // rounds))
+                server_cpu_s += _cpu_s(server.pid) - s0
+                typed.add(*remote.batch(x, k, conc, n // rounds))
             ip50, ip99, ithr = mine.stats()
             hp50, hp99, hthr = theirs.stats()
+            tp50, _tp99, tthr = typed.stats()
+            count = len(theirs.latencies_ms) + rounds * max(3, conc)  # measured + warm-up requests
             out.append(f"  {conc:4d} | {ip50:7.2f} {ip99:7.2f} {ithr:7.1f} | {hp50:8.2f} {hp99:7.2f} {hthr:7.1f} "
-                       f"| {hp50 - ip50:+7.2f} | {hthr / ithr:8.2f}  | {np.median(remote.server_ms):7.2f}")  # fmt: skip
+                       f"| {hp50 - ip50:+7.2f} | {hthr / ithr:8.2f}  | {tp50:15.2f} {tthr:6.1f} | "
+                       f"{np.median(remote.server_ms):18.2f} | {server_cpu_s / count * 1e3:8.2f}")  # fmt: skip
             print(out[-1], flush=True)
+        raw_http.close()
         remote.close()
         local.executor.shutdown()
     finally:
