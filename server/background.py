@@ -18,6 +18,7 @@ import uvicorn
 
 from harness.errors import ServerUnavailableError
 from server.app import create_app
+from server.registry import discover_bundles
 from server.settings import Settings
 
 __all__ = ["BackgroundServer"]
@@ -55,7 +56,16 @@ class BackgroundServer:
             self._error = exc
 
     def start(self) -> BackgroundServer:
-        """Start serving; returns once the lifespan has loaded every bundle."""
+        """Start serving; returns once the lifespan has loaded every bundle.
+
+        Raises :class:`~harness.errors.BundleError` for a missing bundle directory and
+        :class:`~harness.errors.ServerUnavailableError` if uvicorn does not come up.
+        """
+        try:
+            discover_bundles(self.settings.bundle_dir)  # the lifespan would only log this failure
+        except BaseException:
+            self._socket.close()
+            raise
         self._thread.start()
         deadline = time.monotonic() + self.startup_timeout_s
         while not self._server.started:

@@ -122,6 +122,11 @@ def test_discovery_skips_symlinks_that_leave_the_bundle_dir(served_root: Path, t
         discover_bundles(tmp_path / "missing")
 
 
+def test_background_server_refuses_a_missing_bundle_dir(tmp_path: Path) -> None:
+    with pytest.raises(BundleError, match="does not exist"):
+        BackgroundServer(Settings(bundle_dir=tmp_path / "missing")).start()
+
+
 def test_a_broken_bundle_is_reported_not_served(served_root: Path, tmp_path: Path) -> None:
     import shutil
 
