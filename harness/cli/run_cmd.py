@@ -143,17 +143,44 @@ def run_command(
     _print_summary(result.run_dir)
 
 
+def _compact(schedule: str) -> str:
+    """``MMMMCCC`` -> ``M4 C3`` (run lengths), so 34-segment schedules fit a terminal."""
+    if not isinstance(schedule, str) or not schedule:
+        return "infeasible"
+    runs = []
+    for letter in schedule:
+        if runs and runs[-1][0] == letter:
+            runs[-1][1] += 1
+        else:
+            runs.append([letter, 1])
+    return " ".join(f"{letter}{count}" for letter, count in runs)
+
+
 def _print_summary(run_dir: Path) -> None:
     import pandas as pd
+    from rich.table import Table
 
     summary = pd.read_csv(run_dir / "summary.csv")
+    table = Table(title=f"{run_dir.name} (M = mobile, C = cloud segments)", title_justify="left")
+    for column in (
+        "link",
+        "objective",
+        "plan",
+        "pred ms",
+        "meas ms",
+        "meas mJ",
+        "vs cloud",
+        "vs mobile",
+        "regret",
+    ):
+        table.add_column(column, justify="left" if column in ("link", "objective", "plan") else "right")
     for row in summary.itertuples():
-        _console.print(
-            f"  {row.link:>5} {row.objective:<8} {row.schedule:<24} predicted {row.pred_latency_ms:8.1f} ms, "
-            f"measured {row.meas_latency_ms:8.1f} ms, {row.meas_energy_mj:8.1f} mJ; "
-            f"x{row.speedup_vs_cloud_only:.2f} vs cloud-only, x{row.speedup_vs_mobile_only:.2f} vs mobile-only",
-            highlight=False,
-        )
+        table.add_row(
+            str(row.link), str(row.objective), _compact(row.schedule),  # type: ignore[arg-type]
+            f"{row.pred_latency_ms:.3g}", f"{row.meas_latency_ms:.3g}", f"{row.meas_energy_mj:.3g}",
+            f"x{row.speedup_vs_cloud_only:.3g}", f"x{row.speedup_vs_mobile_only:.3g}", f"{row.regret:.3f}",
+        )  # fmt: skip
+    _console.print(table)
     _console.print(f"report: [bold]{run_dir / 'index.md'}[/]", highlight=False)
 
 

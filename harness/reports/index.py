@@ -51,14 +51,13 @@ def write_index(
         f"**{meta.get('device_name', meta.get('device', '?'))}**, server {meta.get('server', '?')}, "
         f"{meta.get('repeats', '?')} repeats per schedule, budgets {meta.get('constraints') or 'none'}."
     )
-    if "mobile_whole_over_segments" in meta:
-        parts += [
-            "",
-            f"Whole model / sum of per-segment benchmarks: mobile {meta['mobile_whole_over_segments']:.2f}, "
-            f"cloud {meta['cloud_whole_over_segments']:.2f} (segment costs were scaled by these factors for "
-            "planning when above 1: isolated segments run with hot caches). Per transfer the planner sees "
-            "half of the RTT plus the per-request overhead below (one request/response = one round trip).",
-        ]
+    parts += [
+        "",
+        "Planning inputs: the profiles' per-segment costs, scaled per link so that mobile-only and "
+        "cloud-only match two reference executions made just before the link's runs (`mobile_scale`, "
+        "`cloud_scale`); per transfer the planner sees half the RTT plus the measured per-request "
+        "overhead (`request_overhead_ms`): one request/response costs one round trip.",
+    ]
     parts += ["", "## Links (measured before the run)", ""]
     if not links.empty:
         parts.append(
@@ -73,6 +72,9 @@ def write_index(
                     "down_mbps",
                     "target_rtt_ms",
                     "rtt_ms",
+                    "request_overhead_ms",
+                    "mobile_scale",
+                    "cloud_scale",
                 ],
             )
         )

@@ -40,6 +40,9 @@ LINKS_COLUMNS: list[str] = [
     "rtt_ms",
     "probe_bytes_up",
     "probe_bytes_down",
+    "mobile_scale",  # calibration: measured mobile-only chain compute / sum of profiled segments
+    "mobile_energy_scale",
+    "cloud_scale",  # calibration: measured cloud-only server compute / sum of profiled segments
     "request_overhead_ms",  # HTTP/serving cost of one request beyond RTT + bytes/Mbps + server compute
 ]
 

@@ -12,28 +12,23 @@ written into the run directory.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from harness.devices.base import Device
 from harness.errors import ProfileError
 from harness.profile_rows import (
     COLUMNS,
-    WHOLE_MODEL_SEGMENT,
     ProfileRow,
     append_rows,
     read_profile,
-    segment_rows,
 )
 from harness.profiling import DEFAULT_OUT_ROOT, JobListener, ProfileSettings, profile_device
 from models.bundle import BundleManifest
 
-__all__ = ["cloud_profile_rows", "ensure_mobile_profile", "planning_profile", "write_rows"]
+__all__ = ["cloud_profile_rows", "ensure_mobile_profile", "write_rows"]
 
 
 class _Listener(JobListener):
@@ -92,41 +87,3 @@ def write_rows(path: Path, rows: list[ProfileRow]) -> Path:
     append_rows(path, rows)
     assert list(read_profile(path).columns)[: len(COLUMNS)] == COLUMNS
     return path
-
-
-def _whole_over_segments(frame: pd.DataFrame, column: str) -> float:
-    """whole-model value / sum of the segments' values of ``column`` (1.0 when unknown or below 1)."""
-    whole = frame[frame["segment"] == WHOLE_MODEL_SEGMENT]
-    total = float(pd.to_numeric(segment_rows(frame)[column], errors="coerce").sum())
-    if whole.empty or not total > 0:
-        return 1.0
-    factor = float(pd.to_numeric(whole[column], errors="coerce").iloc[-1]) / total
-    return factor if math.isfinite(factor) and factor > 1.0 else 1.0
-
-
-def planning_profile(frame: pd.DataFrame) -> tuple[pd.DataFrame, float]:
-    """The profile the planner should use, and the latency factor applied (whole model / sum of segments).
-
-    Each segment is benchmarked alone, over and over, so its weights and activations stay in the
-    caches; run back to back in a chain they do not, and the chain takes longer than the sum of its
-    parts (the profiling job records the whole model, segment -1, to show exactly that). When the
-    whole model is slower than the sum, segment latencies are scaled by the ratio so that mobile-only
-    (and cloud-only) predictions match the measured whole model; energies likewise by their own ratio
-    (per-inference energy of a tiny segment also carries the benchmark loop's overhead, so the two
-    ratios differ). When the whole model is faster (fusion across boundaries that a chain cannot
-    have) nothing is changed. Factor 1.0 = unchanged.
-    """
-    latency_factor = _whole_over_segments(frame, "latency_ms_median")
-    energy_factor = _whole_over_segments(frame, "energy_mj")
-    if latency_factor == 1.0 and energy_factor == 1.0:
-        return frame, 1.0
-    scaled = frame.copy()
-    rows = scaled["segment"] >= 0
-    for column, factor in (
-        ("latency_ms_median", latency_factor),
-        ("latency_ms_p10", latency_factor),
-        ("latency_ms_p90", latency_factor),
-        ("energy_mj", energy_factor),
-    ):
-        scaled.loc[rows, column] = pd.to_numeric(scaled.loc[rows, column], errors="coerce") * factor
-    return scaled, latency_factor

@@ -16,10 +16,11 @@ add a fixed few ms that the link model has no term for; the runner measures it p
 (:func:`calibrate_request_overhead`, ``request_overhead_ms`` in links.csv) and adds it to the round trip
 the planner sees. The report shows the link profile's own RTT next to both.
 
-And segments profiled one at a time run with hot caches: a chain of them is slower than the sum of
-their benchmarks, and the profiles' whole-model row shows by how much. The runner plans with segment
-costs scaled by that ratio when it is above 1 (:func:`~harness.runner.profiles.planning_profile`),
-recorded as ``*_whole_over_segments`` in run.json.
+And segments profiled alone (warm, hot caches, at another moment) run faster than the same segments
+executed in a chain on a possibly busy machine: before a link's runs, the runner executes mobile-only
+and cloud-only twice each and scales the profiles' segment costs so that those two match
+(:func:`calibrate_compute`; ``mobile_scale``, ``cloud_scale`` in links.csv). The *shape* of the
+per-segment costs — what the planner decides on — still comes from the profiles.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import os
 import shutil
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -51,7 +52,6 @@ from harness.planner import (
     single_cut_schedule,
 )
 from harness.planner.solve import make_plan
-from harness.profile_rows import read_profile
 from harness.profiles import DeviceProfile, LinkProfile, load_device, load_link
 from harness.reports.schema import LINKS_COLUMNS, MEASUREMENT_COLUMNS, PLAN_COLUMNS
 from harness.runner.bundles import ensure_bundle
@@ -59,14 +59,16 @@ from harness.runner.cloud import start_local_server
 from harness.runner.devices import open_device
 from harness.runner.execute import Execution, ScheduleExecutor
 from harness.runner.observer import NullObserver, RunObserver
-from harness.runner.profiles import cloud_profile_rows, ensure_mobile_profile, planning_profile, write_rows
+from harness.runner.profiles import cloud_profile_rows, ensure_mobile_profile, write_rows
 from harness.runner.reference import check_output, reference_output
 from harness.runner.stages import stages_from_label
 from models.bundle import BundleManifest
 
 __all__ = [
+    "Calibration",
     "RunConfig",
     "RunResult",
+    "calibrate_compute",
     "calibrate_request_overhead",
     "planning_link",
     "planning_problem",
@@ -126,13 +128,63 @@ def planning_link(link: LinkProfile, request_overhead_ms: float = 0.0) -> LinkPr
     return link.model_copy(update={"rtt_ms": (link.rtt_ms + request_overhead_ms) / 2})
 
 
+@dataclass(frozen=True)
+class Calibration:
+    """Factors applied to the profiles for one link, measured just before its runs (1.0 = none).
+
+    ``mobile_scale`` = measured mobile-only chain compute / sum of the profiled mobile segments;
+    ``mobile_energy_scale`` the same for compute energy; ``cloud_scale`` = measured cloud-only server
+    compute / sum of the profiled cloud segments; ``request_overhead_ms`` = per-request cost beyond
+    RTT + bytes/bandwidth + server compute.
+    """
+
+    mobile_scale: float = 1.0
+    mobile_energy_scale: float = 1.0
+    cloud_scale: float = 1.0
+    request_overhead_ms: float = 0.0
+
+
 def planning_problem(
-    mobile_csv: Path, cloud_csv: Path, link: LinkProfile, power: DeviceProfile, request_overhead_ms: float
+    mobile_csv: Path, cloud_csv: Path, link: LinkProfile, power: DeviceProfile, calibration: Calibration
 ) -> PlanningProblem:
-    """The problem the runner plans: calibrated profiles (:func:`planning_profile`) over the planning link."""
-    mobile, _ = planning_profile(read_profile(mobile_csv))
-    cloud, _ = planning_profile(read_profile(cloud_csv))
-    return build_problem(mobile, cloud, planning_link(link, request_overhead_ms), power)
+    """The problem the runner plans: the profiles scaled by ``calibration``, over the planning link."""
+    problem = build_problem(
+        mobile_csv, cloud_csv, planning_link(link, calibration.request_overhead_ms), power
+    )
+    seg = problem.segments
+    scaled = replace(
+        seg,
+        mobile_ms=seg.mobile_ms * calibration.mobile_scale,
+        mobile_mj=seg.mobile_mj * calibration.mobile_energy_scale,
+        cloud_ms=seg.cloud_ms * calibration.cloud_scale,
+    )
+    return replace(problem, segments=scaled)
+
+
+def _ratio(measured: list[float], profiled: float) -> float:
+    value = float(np.median(measured)) / profiled if profiled > 0 else 1.0
+    return value if math.isfinite(value) and value > 0 else 1.0
+
+
+def calibrate_compute(
+    executor: ScheduleExecutor, x: np.ndarray, raw: PlanningProblem, *, runs: int = 2
+) -> tuple[float, float, float]:
+    """(mobile, mobile energy, cloud) scale factors from mobile-only and cloud-only executions.
+
+    Segments profiled alone, warm and over and over, run faster than the same segments executed in a
+    chain (cold interpreters on the device's chain runner, caches shared with the other segments, a
+    machine whose load changes): two reference executions per side, measured on the spot, scale the
+    profiles so that the planner's costs describe the executions it plans.
+    """
+    n = raw.n
+    mobile = [executor.run(["mobile"] * n, x) for _ in range(runs)]
+    cloud = [executor.run(["cloud"] * n, x) for _ in range(runs)]
+    seg = raw.segments
+    return (
+        _ratio([e.device_compute_ms for e in mobile], float(seg.mobile_ms.sum())),
+        _ratio([e.mobile_compute_mj for e in mobile], float(seg.mobile_mj.sum())),
+        _ratio([e.server_ms for e in cloud], float(seg.cloud_ms.sum())),
+    )
 
 
 def calibrate_request_overhead(
@@ -307,10 +359,6 @@ def _execute_link(
                 raw = shaped.device_call(client.profile, served, config.cloud_profile_runs)
                 write_rows(cloud_csv, cloud_profile_rows(raw, manifest))
             overhead_ms = calibrate_request_overhead(shaped, client, served, manifest, measured)
-            observer.phase(f"{link.name}: per-request HTTP/serving overhead {overhead_ms:.1f} ms")
-            problem = planning_problem(mobile_csv, cloud_csv, link, power, overhead_ms)
-            plans = plan_rows(problem, config.objectives, config.constraints, {**base, "link": link.name})
-            labels = list(dict.fromkeys(str(r["schedule"]) for r in plans if r["schedule"]))
             executor = ScheduleExecutor(
                 device=device,
                 bundle_dir=bundle_dir,
@@ -325,6 +373,18 @@ def _execute_link(
             n = manifest.num_segments
             for warm in ("C" * n, "M" * n):  # connections, pushed bundle, server interpreters
                 executor.run(stages_from_label(warm), x)
+            uncalibrated = planning_problem(
+                mobile_csv, cloud_csv, link, power, Calibration(request_overhead_ms=overhead_ms)
+            )
+            mobile_scale, energy_scale, cloud_scale = calibrate_compute(executor, x, uncalibrated)
+            calibration = Calibration(mobile_scale, energy_scale, cloud_scale, overhead_ms)
+            observer.phase(
+                f"{link.name}: calibration: request overhead {overhead_ms:.1f} ms, mobile x{mobile_scale:.2f}, "
+                f"cloud x{cloud_scale:.2f}"
+            )
+            problem = planning_problem(mobile_csv, cloud_csv, link, power, calibration)
+            plans = plan_rows(problem, config.objectives, config.constraints, {**base, "link": link.name})
+            labels = list(dict.fromkeys(str(r["schedule"]) for r in plans if r["schedule"]))
             task = observer.task(f"{manifest.model} over {link.name}", len(labels) * config.repeats)
             rows = []
             row_base = {**base, "link": link.name, "shaping": shaped.mode}
@@ -337,7 +397,7 @@ def _execute_link(
             observer.done(task)
         finally:
             shaped.device_call(client.close)
-    return plans, rows, {**measured.as_row(), "request_overhead_ms": overhead_ms}
+    return plans, rows, {**measured.as_row(), **asdict(calibration)}
 
 
 def run_experiment(config: RunConfig, observer: RunObserver | None = None) -> RunResult:
@@ -409,9 +469,7 @@ def run_experiment(config: RunConfig, observer: RunObserver | None = None) -> Ru
         "num_segments": manifest.num_segments,
         "device_name": device_name,
         "planning_note": "per transfer the planner sees (rtt_ms + request_overhead_ms) / 2; segment "
-        "costs scaled by whole-model / sum-of-segments when above 1 (see harness.runner.run)",
-        "mobile_whole_over_segments": planning_profile(read_profile(run_dir / "profiles" / "mobile.csv"))[1],
-        "cloud_whole_over_segments": planning_profile(read_profile(run_dir / "profiles" / "cloud.csv"))[1],
+        "costs scaled per link by the calibration factors in links.csv (see harness.runner.run)",
         "started_utc": datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds"),
         "duration_s": round(time.time() - started, 1),
     }

@@ -22,7 +22,7 @@ from harness.links import netns
 from harness.planner import Objective, plan
 from harness.profiles import load_device, load_link
 from harness.reports.schema import LINKS_COLUMNS, MEASUREMENT_COLUMNS, PLAN_COLUMNS, SUMMARY_COLUMNS
-from harness.runner.run import RunConfig, RunResult, planning_problem, run_experiment
+from harness.runner.run import Calibration, RunConfig, RunResult, planning_problem, run_experiment
 
 LINKS = ["wifi", "3g"]
 
@@ -104,10 +104,15 @@ def test_schedule_matches_the_plan(run: RunResult) -> None:
     links = pd.read_csv(run.run_dir / "links.csv").set_index("link")
     profiles = run.run_dir / "profiles"
     for link in LINKS:
+        factors = [float(links.loc[link, c]) for c in ("mobile_scale", "mobile_energy_scale", "cloud_scale")]
+        calibration = Calibration(*factors, request_overhead_ms=float(links.loc[link, "request_overhead_ms"]))
         problem = planning_problem(
-            profiles / "mobile.csv", profiles / "cloud.csv", load_link(link), load_device("generic-phone"),
-            float(links.loc[link, "request_overhead_ms"]),
-        )  # fmt: skip
+            profiles / "mobile.csv",
+            profiles / "cloud.csv",
+            load_link(link),
+            load_device("generic-phone"),
+            calibration,
+        )
         for objective in ("latency", "energy"):
             row = run.plans[(run.plans["link"] == link) & (run.plans["objective"] == objective)
                             & (run.plans["kind"] == "jointdnn")]  # fmt: skip
@@ -116,6 +121,9 @@ def test_schedule_matches_the_plan(run: RunResult) -> None:
 
 def test_links_were_shaped_as_the_process_allows(run: RunResult) -> None:
     links = pd.read_csv(run.run_dir / "links.csv").set_index("link")
+    for column in ("mobile_scale", "mobile_energy_scale", "cloud_scale"):
+        assert (links[column] > 0).all() and links[column].notna().all()
+    assert (links["request_overhead_ms"] >= 0).all()
     expected = {"tc-netem", "tc-tbf+relay"} if netns.has_net_admin() else {"pacing"}
     assert set(links["shaping"]) <= expected
     for name in LINKS:
