@@ -148,7 +148,8 @@ class LocalDevice:
         stats.wall_s = time.perf_counter() - started
         if measure_energy:
             power = self.profile.compute_power_mw(threads)
-            stats = stats.with_energy(self.profile.compute_energy_mj(stats.mean_ms, threads), power)
+            # the median, like the latency column, so energy / latency is the profile's power exactly
+            stats = stats.with_energy(self.profile.compute_energy_mj(stats.median_ms, threads), power)
         return stats
 
     def _chain(self, bundle_dir: Path, threads: int) -> SegmentChain:

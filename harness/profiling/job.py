@@ -175,7 +175,7 @@ def completed_units(
 
 
 def _runtime_of(device: Device) -> str:
-    return f"litert-{device.runtime}" if isinstance(device, LocalDevice) else "benchmark_model"
+    return device.runtime if isinstance(device, LocalDevice) else "benchmark_model"
 
 
 def _backward_ranges(manifest: BundleManifest) -> tuple[Any, Any, dict[int, tuple[int, int]]] | None:
