@@ -5,16 +5,22 @@ See :mod:`harness.devices.base` for the protocol every device follows.
 
 from __future__ import annotations
 
+from harness.devices.adb import AdbDevice, RetryPolicy, list_serials
 from harness.devices.base import BenchmarkStats, ChainRun, Device, DeviceFacts, PushResult, device_slug
 from harness.devices.benchmark_output import parse_benchmark_output, parse_stat_line, parse_summary_line
+from harness.devices.local import LocalDevice
 
 __all__ = [
+    "AdbDevice",
     "BenchmarkStats",
     "ChainRun",
     "Device",
     "DeviceFacts",
+    "LocalDevice",
     "PushResult",
+    "RetryPolicy",
     "device_slug",
+    "list_serials",
     "parse_benchmark_output",
     "parse_stat_line",
     "parse_summary_line",
