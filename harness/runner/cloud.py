@@ -49,6 +49,10 @@ def start_local_server(
         sys.executable, "-m", "uvicorn", "server.app:create_app", "--factory",
         "--host", shaped.cloud_bind_host, "--port", str(shaped.server_port),
         "--log-level", "warning", "--no-access-log",
+        # keep idle connections open across device-only stretches of a run: with the default 5 s the
+        # server may close a pooled connection just as the client reuses it (and a delayed link
+        # widens that race), which httpx reports as "Server disconnected without sending a response"
+        "--timeout-keep-alive", "600",
     ]  # fmt: skip
     env = {
         "JOINTDNN_BUNDLE_DIR": str(Path(bundle_dir).resolve()),
