@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -12,11 +13,25 @@ from harness.cli.butterfly_cmd import parse_channels
 from harness.errors import UsageError
 
 
-def test_butterfly_command_writes_csv_and_plot(tmp_path, capsys):
+def _image_folder(root):
+    """Two classes of 16 RGB images each (dark vs bright squares with noise): a user's data set."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for label, name in enumerate(("dark", "bright")):
+        (root / name).mkdir(parents=True)
+        for i in range(16):
+            pixels = rng.integers(0, 60, (32, 32, 3)) + 180 * label
+            Image.fromarray(pixels.astype(np.uint8)).save(root / name / f"{i}.png")
+    return root
+
+
+def test_butterfly_command_on_an_image_folder_writes_csv_and_plot(tmp_path, capsys):
     out = tmp_path / "report"
+    folder = _image_folder(tmp_path / "shapes")
     code = main(
-        ["butterfly", "small_cnn", "--cut", "block2_pool", "--channels", "8", "--dataset", "digits",
-         "--base-epochs", "1", "--epochs", "1", "--no-latency", "--out", str(out)]
+        ["butterfly", "small_cnn", "--cut", "block2_pool", "--channels", "8", "--dataset", str(folder),
+         "--base-epochs", "2", "--epochs", "1", "--no-latency", "--out", str(out)]
     )  # fmt: skip
     assert code == 0
     table = pd.read_csv(out / "small_cnn-block2_pool.csv")
