@@ -19,6 +19,10 @@ The layer named :data:`REDUCE_LAYER` ("butterfly_reduce", the quantizer) is a pl
 an ordinary, very cheap cut point for :func:`models.graph.analyze`: export, profiling, the planner, the
 server and ``jointdnn run`` handle a butterfly model unchanged. Its 8-bit payload and optional lossless
 entropy coding (zstd) are produced by :func:`encode_features` / :func:`decode_features`.
+
+Bytes on the wire: in an int8 bundle the cut tensor is int8 (1 byte per value, scale calibrated to the
+activation's range, so the grid matches); in fp32/fp16 bundles it is a float tensor whose values lie on
+the 8-bit grid, so a sender that wants 1 byte per value codes it with :func:`encode_features`.
 """
 
 from __future__ import annotations
