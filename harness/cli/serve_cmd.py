@@ -28,6 +28,7 @@ def serve(
     ] = None,
     threads: Annotated[int, typer.Option(min=1, help="LiteRT threads per interpreter.")] = 1,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    access_log: Annotated[bool, typer.Option(help="Log every request (uvicorn's access log).")] = True,
 ) -> None:
     """Serve every bundle under --bundle over HTTP (see /docs for the API)."""
     import uvicorn
@@ -47,7 +48,7 @@ def serve(
     typer.echo(f"serving {', '.join(names) or 'no models'} on http://{host}:{port} ({workers} worker(s))")
     uvicorn.run(
         "server.app:create_app", factory=True, host=host, port=port, workers=workers,
-        log_level=log_level, server_header=False, date_header=False,
+        log_level=log_level, access_log=access_log, server_header=False, date_header=False,
     )  # fmt: skip
 
 
