@@ -46,7 +46,7 @@ import numpy as np  # noqa: E402
 from models.bundle import MANIFEST_NAME  # noqa: E402
 from models.runtime import SegmentChain  # noqa: E402
 from server import wire  # noqa: E402
-from server.client import CloudClient  # noqa: E402
+from server.client import CloudClient, parse_server_timing  # noqa: E402
 
 MODEL = "mobilenet_v2"
 CONCURRENCY = (1, 4, 16)
@@ -157,8 +157,10 @@ class _RawHttp:
         self.port = port
         self._local = threading.local()
         self.sockets: list[socket.socket] = []
+        self.outside_ms: list[float] = []  # round trip minus the server's parse + queue + compute
 
-    def _roundtrip(self) -> bytes:
+    def _roundtrip(self) -> tuple[bytes, float]:
+        """One request; the response body and the server's own time (Server-Timing sum, ms)."""
         sock = getattr(self._local, "sock", None)
         if sock is None:
             sock = self._local.sock = socket.create_connection(("127.0.0.1", self.port))
@@ -180,13 +182,17 @@ class _RawHttp:
         while len(rest) < length:
             rest += sock.recv(65536)
         self._local.buffer = rest[length:]
-        return rest[:length]
+        timing = next(line for line in head.split(b"\r\n") if line.lower().startswith(b"server-timing"))
+        server_ms = sum(parse_server_timing(timing.split(b":", 1)[1].decode()).values())
+        return rest[:length], server_ms
 
     def batch(self, x: np.ndarray, k: int, conc: int, n: int) -> tuple[list[float], float]:
         def one(_: int) -> float:
             t0 = time.perf_counter()
-            self._roundtrip()
-            return (time.perf_counter() - t0) * 1e3
+            _body, server_ms = self._roundtrip()
+            elapsed = (time.perf_counter() - t0) * 1e3
+            self.outside_ms.append(elapsed - server_ms)
+            return elapsed
 
         return _timed(one, conc, n)
 
@@ -259,14 +265,21 @@ def bench(root: Path, quant: str, pool_size: int, n: int, rounds: int = 4) -> li
                    f"with HTTP request line+headers {result.request_bytes + head} B = "
                    f"{(result.request_bytes + head) / raw:.4f}x; zstd body {zstd_bytes / raw:.3f}x; "
                    f"response body {result.response_bytes} B for {result.output.nbytes} B raw")  # fmt: skip
+        x_last = reference.run(x, k, total - 1).output  # input of the last (tiny) segment
+        probe = _RawHttp(port, name, x_last, total - 1)
+        lat, _wall = probe.batch(x_last, total - 1, 1, n)
+        probe.close()
+        out.append(f"  bare HTTP cost (last segment only, c=1): p50 round trip {np.median(lat):.2f} ms, "
+                   f"p50 outside the server's parse+queue+compute {np.median(probe.outside_ms):.2f} ms")  # fmt: skip
         out.append("  conc | in-proc p50    p99   inf/s | HTTP p50    p99   inf/s | p50 +ms | thr ratio | "
-                   "CloudClient p50  inf/s | server compute p50 | server CPU ms/req")  # fmt: skip
+                   "CloudClient p50  inf/s | server compute p50 | HTTP outside server p50 | server CPU ms/req")  # fmt: skip
         local = _InProcess(bundle, pool_size)
         remote = _OverHttp(base, name)
         raw_http = _RawHttp(port, name, x, k)
         for conc in CONCURRENCY:
             mine, theirs, typed = _Result(), _Result(), _Result()
             remote.server_ms.clear()
+            raw_http.outside_ms.clear()
             server_cpu_s = 0.0
             for _ in range(rounds):  # interleave, so load from other processes hits all alike
                 mine.add(*local.batch(x, k, conc, n // rounds))
@@ -280,7 +293,8 @@ def bench(root: Path, quant: str, pool_size: int, n: int, rounds: int = 4) -> li
             count = len(theirs.latencies_ms) + rounds * max(3, conc)  # measured + warm-up requests
             out.append(f"  {conc:4d} | {ip50:7.2f} {ip99:7.2f} {ithr:7.1f} | {hp50:8.2f} {hp99:7.2f} {hthr:7.1f} "
                        f"| {hp50 - ip50:+7.2f} | {hthr / ithr:8.2f}  | {tp50:15.2f} {tthr:6.1f} | "
-                       f"{np.median(remote.server_ms):18.2f} | {server_cpu_s / count * 1e3:8.2f}")  # fmt: skip
+                       f"{np.median(remote.server_ms):18.2f} | {np.median(raw_http.outside_ms):23.2f} | "
+                       f"{server_cpu_s / count * 1e3:8.2f}")  # fmt: skip
             print(out[-1], flush=True)
         raw_http.close()
         remote.close()
