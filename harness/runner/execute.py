@@ -19,8 +19,9 @@ between them in proportion to what the measured link predicts for each (one-way 
 where the one-way latency is half of the RTT plus the calibrated per-request overhead).
 
 Mobile energy (mJ): the device's compute energy (its measurement, else its power model) + the radio
-model P = alpha * Mbps + beta (Huang et al.) while sending/receiving (the transfer time minus the
-one-way latency) + ``waiting_mw`` while waiting for the server and for the round trips — the same terms
+model P = alpha * Mbps + beta (Huang et al.) while sending/receiving — over an active time t (the
+transfer time minus the one-way latency) that is alpha * Mbit + beta * t, the planner's formula with
+measured times — + ``waiting_mw`` while waiting for the server and for the round trips — the same terms
 as the planner's cost model, applied to measured times.
 """
 
@@ -207,9 +208,14 @@ class ScheduleExecutor:
         link = self.link
         radio_up_ms = max(0.0, up_ms - half_rtt)
         radio_down_ms = max(0.0, down_ms - half_rtt)
+        # P = alpha * Mbps + beta over the active time t is alpha * Mbit + beta * t (mW*s = mJ): the bits
+        # cost alpha each whatever the achieved rate, the time costs beta
         result.mobile_radio_mj += (
-            link.upload_power_mw * radio_up_ms + link.download_power_mw * radio_down_ms
-        ) / 1e3
+            link.alpha_up_mw_per_mbps * up_bytes * 8 / 1e6 + link.beta_mw * radio_up_ms / 1e3
+        )
+        result.mobile_radio_mj += (
+            link.alpha_down_mw_per_mbps * down_bytes * 8 / 1e6 + link.beta_mw * radio_down_ms / 1e3
+        )
         waited_ms = server_ms + queue_ms + min(up_ms, half_rtt) + min(down_ms, half_rtt)
         result.mobile_waiting_mj += self.power.waiting_mw * waited_ms / 1e3
         return np.asarray(reply.output)

@@ -46,11 +46,9 @@ def _frames() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
                 mobile_energy_mj=energy * jitter, output_matches=True, argmax_matches=True,
             )  # fmt: skip
             rows.append(row)
-    links = [
-        dict(
-            zip(LINKS_COLUMNS, ["4g", "tc-netem", "", 5.85, 13.76, 50, 5.8, 13.5, 51, 1, 1, 2.0], strict=True)
-        )
-    ]
+    link = dict.fromkeys(LINKS_COLUMNS, 1.0)
+    link.update(link="4g", shaping="tc-netem", note="", up_mbps=5.8, down_mbps=13.5, rtt_ms=51.0)
+    links = [link]
     return pd.DataFrame(plans), pd.DataFrame(rows), pd.DataFrame(links)
 
 
