@@ -266,11 +266,9 @@ def export_bundle(
     if quant not in QUANTIZATIONS:
         raise UsageError(f"unknown quantization {quant!r}; choose one of {', '.join(QUANTIZATIONS)}")
     if isinstance(model, str | Path):
-        from models.zoo import load_model
+        from models.zoo import MODEL_NAMES, load_model
 
-        name = model_name or (
-            str(model) if isinstance(model, str) and "/" not in str(model) else Path(model).stem
-        )
+        name = model_name or (str(model) if str(model) in MODEL_NAMES else Path(model).stem)
         model = load_model(model)
     else:
         name = model_name or model.name
@@ -283,8 +281,8 @@ def export_bundle(
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"cannot create bundle directory {out_dir}: {exc.strerror or exc}") from None
-    for stale in out_dir.glob("segment_*.tflite"):
-        stale.unlink()
+    for stale in [*out_dir.glob("segment_*.tflite"), out_dir / "whole.tflite"]:  # from an earlier export
+        stale.unlink(missing_ok=True)
     total = len(ranges) + (1 if include_whole else 0)
     entries: list[SegmentEntry] = []
     for index, (start, stop) in enumerate(ranges):

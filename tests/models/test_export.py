@@ -9,6 +9,7 @@ rounding); for the small CNN the int8 whole model is within 5 % of the float out
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import keras
@@ -43,9 +44,14 @@ def _whole_int8(bundle: Path, x: np.ndarray) -> tuple[np.ndarray, float]:
     return dequantize(whole.run(quantize(x, whole.input_quant)), whole.output_quant), whole.output_quant.scale
 
 
+@functools.cache
+def _zoo_model(name: str) -> keras.Model:
+    return build_model(name)
+
+
 def _sample_cuts(name: str) -> tuple[str, ...]:
     """A sample of cut layers: two for MobileNetV2, one (mid-network block output) for ResNet-50."""
-    cuts = analyze(build_model(name)).cut_layers
+    cuts = analyze(_zoo_model(name)).cut_layers
     n = len(cuts)
     return (cuts[n // 3], cuts[2 * n // 3]) if name == "mobilenet_v2" else (cuts[n // 2],)
 
@@ -109,7 +115,7 @@ def test_imagenet_models_sampled_cuts_fp32(bundle_factory, name: str) -> None:
     assert [s.last_layer for s in chain.manifest.segments[:-1]] == list(cuts)
     x = _inputs(name, 1)[0]
     whole = SegmentRunner(bundle / "whole.tflite").run(x)
-    ref = np.asarray(build_model(name)(x, training=False))
+    ref = np.asarray(_zoo_model(name)(x, training=False))
     for k in range(1, len(chain)):
         out = _head_then_tail(chain, x, k)
         assert _rel_err(out, whole) <= FP32_RTOL, cuts[k - 1]
@@ -125,8 +131,10 @@ def test_imagenet_models_sampled_cuts_int8(bundle_factory, name: str) -> None:
     assert all(r.input_dtype == np.int8 for r in chain.runners)
     x = _inputs(name, 1)[0]
     whole, scale = _whole_int8(bundle, x)
-    assert np.ptp(whole) >= 2 * scale  # the output is not degenerate (BN stats are recalibrated)
     for k in range(1, len(chain)):
+        # the boundary tensor uses the int8 range (BN stats are recalibrated, activations do not vanish);
+        # MobileNetV2's random-weight softmax output, by contrast, is nearly flat
+        assert np.ptp(chain.run(chain.prepare_input(x), 0, k).output.astype(np.int32)) >= 32
         assert np.abs(_head_then_tail(chain, x, k) - whole).max() <= INT8_OUTPUT_STEPS * scale + 1e-7
 
 
