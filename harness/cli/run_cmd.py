@@ -147,12 +147,12 @@ def _compact(schedule: str) -> str:
     """``MMMMCCC`` -> ``M4 C3`` (run lengths), so 34-segment schedules fit a terminal."""
     if not isinstance(schedule, str) or not schedule:
         return "infeasible"
-    runs = []
+    runs: list[tuple[str, int]] = []
     for letter in schedule:
         if runs and runs[-1][0] == letter:
-            runs[-1][1] += 1
+            runs[-1] = (letter, runs[-1][1] + 1)
         else:
-            runs.append([letter, 1])
+            runs.append((letter, 1))
     return " ".join(f"{letter}{count}" for letter, count in runs)
 
 
