@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -126,6 +127,7 @@ def export_command(
     whole: Annotated[bool, typer.Option(help="also export the whole model (whole.tflite)")] = True,
 ) -> None:
     """Export MODEL's chain of TFLite segments (plus manifest.json) as a bundle."""
+    from rich.console import Console
     from rich.progress import Progress
 
     from models.export import STATS, export_bundle
@@ -133,7 +135,7 @@ def export_command(
     stem = Path(model).stem if model.endswith((".keras", ".h5")) or "/" in model else model
     out_dir = out or Path("bundles") / f"{stem}-{quant}"
     before = (STATS.conversions, STATS.cache_hits)
-    with Progress(transient=True) as bar:
+    with Progress(transient=True, disable=not sys.stderr.isatty(), console=Console(stderr=True)) as bar:
         task = bar.add_task(f"exporting {stem} ({quant})", total=None)
 
         def progress(done: int, total: int) -> None:
