@@ -164,6 +164,8 @@ class ShapedLink:
 
     def _setup_pacing(self) -> None:
         self.mode = "pacing"
+        if self.requested == "pacing" and not self.note:
+            self.note = "client-side pacing requested"
         self.cloud_host = self.cloud_bind_host = "127.0.0.1"
         self.server_port = free_port()
         server = make_server("127.0.0.1", 0)

@@ -342,6 +342,8 @@ def _execute_link(
     cloud_csv = run_dir / "profiles" / "cloud.csv"
     observer.phase(f"{link.name}: shaping the link ({shaping})")
     with ShapedLink(link, shaping=shaping) as shaped:
+        if config.server != "local":
+            shaped.note = "remote server: client-side pacing on top of the real network"
         measured = measure_link(shaped)
         observer.phase(
             f"{link.name}: {shaped.mode}, achieved up {measured.up_mbps:.2f} Mbps, "
