@@ -27,6 +27,7 @@ __all__ = [
     "SegmentRunner",
     "backend_name",
     "dequantize",
+    "hand_over",
     "interpreter_class",
     "quantize",
     "requantize",
@@ -123,14 +124,18 @@ class SegmentRunner:
         self.output_quant = _interpreter_quant(self._output)
 
     def run(self, x: np.ndarray) -> np.ndarray:
-        """Run one inference; ``x`` must already have the input's shape and dtype. Returns a copy."""
+        """Run one inference; ``x`` must already have the input's shape and dtype.
+
+        Returns the interpreter's own copy of the output (``get_tensor`` copies), so no further copy.
+        """
         if x.dtype != self.input_dtype or tuple(x.shape) != self.input_shape:
             raise BackendError(
                 f"input {x.dtype}{list(x.shape)} does not match the model's {self.input_dtype}{list(self.input_shape)}"
             )
         self._interpreter.set_tensor(self._input["index"], x)
         self._interpreter.invoke()
-        return np.array(self._interpreter.get_tensor(self._output["index"]))
+        output: np.ndarray = self._interpreter.get_tensor(self._output["index"])
+        return output
 
     def random_input(self, rng: np.random.Generator) -> np.ndarray:
         """A random input of the right shape and dtype (for benchmarking)."""
@@ -202,7 +207,7 @@ class SegmentChain:
         for k in range(start, stop):
             runner = self.runners[k]
             if k > start:
-                current = _adapt(current, self.runners[k - 1], runner)
+                current = hand_over(current, self.runners[k - 1], runner)
             t0 = time.perf_counter()
             current = runner.run(current)
             timings.append((time.perf_counter() - t0) * 1e3)
@@ -215,7 +220,7 @@ class SegmentChain:
         return result
 
 
-def _adapt(y: np.ndarray, producer: SegmentRunner, consumer: SegmentRunner) -> np.ndarray:
+def hand_over(y: np.ndarray, producer: SegmentRunner, consumer: SegmentRunner) -> np.ndarray:
     """Hand a producer's output to the next segment, requantizing if their int8 parameters differ."""
     if y.dtype == consumer.input_dtype:
         if producer.output_quant and consumer.input_quant:

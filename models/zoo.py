@@ -176,6 +176,8 @@ def load_model(name_or_path: str | Path, *, seed: int = 0) -> keras.Model:
     ensure_tensorflow()
     import keras
 
+    import models.feature_quantizer  # noqa: F401  (registers the butterfly's layer for deserialisation)
+
     try:
         if path.is_dir():
             model = _load_saved_model(path)

@@ -69,7 +69,7 @@ class CloudClient:
         encoding: wire.Encoding = "identity",
     ):
         self.base_url = base_url.rstrip("/")
-        self.retries = retries  # extra attempts after a 503 (honouring Retry-After) or a refused connection
+        self.retries = retries  # extra attempts after a 503 (honouring Retry-After), a refused or a dropped keep-alive connection
         self.encoding = encoding  # Content-Encoding of infer bodies
         headers = {"Accept-Encoding": "identity", "User-Agent": "jointdnn-client"}
         if token:
@@ -170,7 +170,9 @@ class CloudClient:
             except httpx.TimeoutException as exc:
                 raise ServerUnavailableError(f"{method} {self.base_url}{path} timed out: {exc}") from None
             except httpx.TransportError as exc:
-                if isinstance(exc, httpx.ConnectError) and not last:
+                # A refused connection, or a pooled keep-alive connection the server closed just as
+                # it was reused: every request here is stateless, so sending it again is safe.
+                if isinstance(exc, httpx.ConnectError | httpx.RemoteProtocolError) and not last:
                     time.sleep(0.1 * (attempt + 1))
                     continue
                 raise ServerUnavailableError(

@@ -36,7 +36,7 @@ def chain_runner(p: Process) -> int:
     import numpy as np
 
     from harness.errors import BackendError
-    from models.runtime import SegmentRunner, _adapt
+    from models.runtime import SegmentRunner, hand_over
 
     try:
         values, _ = parse_flags(p.argv[1:], FLAGS)
@@ -63,7 +63,7 @@ def chain_runner(p: Process) -> int:
         with p.system.battery.computing(threads):
             for k, runner in enumerate(runners):
                 if k:
-                    current = _adapt(current, runners[k - 1], runner)
+                    current = hand_over(current, runners[k - 1], runner)
                 start = time.perf_counter()
                 current = runner.run(current)
                 segment_ms.append((time.perf_counter() - start) * 1e3)
