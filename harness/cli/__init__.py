@@ -31,15 +31,19 @@ _err = Console(stderr=True)
 
 def _register() -> None:
     """Attach every command module to :data:`app` (imports are cheap: no TensorFlow at module level)."""
-    from harness.cli import models_cmd
+    from harness.cli import (
+        butterfly_cmd,
+        emulator_cmd,
+        models_cmd,
+        plan_cmd,
+        profile_cmd,
+        run_cmd,
+        serve_cmd,
+    )
 
-    models_cmd.register(app)
-    __import__("harness.cli.emulator_cmd", fromlist=["register"]).register(app)
-    __import__("harness.cli.serve_cmd", fromlist=["register"]).register(app)
-    __import__("harness.cli.plan_cmd", fromlist=["register"]).register(app)
-    __import__("harness.cli.run_cmd", fromlist=["register"]).register(app)
-    __import__("harness.cli.butterfly_cmd", fromlist=["register"]).register(app)
-    __import__("harness.cli.profile_cmd", fromlist=["register"]).register(app)
+    # Order is the order of `jointdnn --help`: the pipeline from model to report, then the tools.
+    for module in (models_cmd, serve_cmd, plan_cmd, run_cmd, butterfly_cmd, profile_cmd, emulator_cmd):
+        module.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:
