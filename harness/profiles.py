@@ -76,6 +76,10 @@ class DeviceProfile(BaseModel):
     waiting_mw: float = Field(default=0.0, ge=0)
     battery_voltage_v: float = Field(default=3.85, gt=0)
     battery_capacity_mah: float = Field(default=4000, gt=0)
+    # How many times slower than this host the emulated phone computes. Emulation only: LocalDevice and
+    # the emulated Android device pad each inference's measured time t with (slowdown - 1) * t of sleep
+    # while drawing compute power, and report the padded time; a real phone over ADB ignores it.
+    compute_slowdown: float = Field(default=1.0, ge=1.0)
     source: str = ""
 
     def compute_power_mw(self, threads: int = 1) -> float:

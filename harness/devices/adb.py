@@ -538,9 +538,21 @@ class AdbDevice:
         return parse_benchmark_output(result.stdout + "\n" + result.stderr)
 
     def run_chain(
-        self, bundle_dir: Path, segment_indices: list[int], x: np.ndarray, *, threads: int = 1
+        self,
+        bundle_dir: Path,
+        segment_indices: list[int],
+        x: np.ndarray,
+        *,
+        threads: int = 1,
+        warmup_runs: int = 1,
     ) -> ChainRun:
-        """Run contiguous segments on the device with ``jointdnn_chain_runner`` (.npy in, .npy out)."""
+        """Run contiguous segments on the device with ``jointdnn_chain_runner`` (.npy in, .npy out).
+
+        The runner is a fresh process each time, so its interpreters are cold (XNNPACK packs weights on
+        the first invoke); ``warmup_runs`` untimed runs first (``--warmup_runs``) make the reported
+        segment times warm, like the profiles from ``benchmark_model``, LocalDevice's cached chains and
+        the server's. 0 omits the flag (for a chain runner build without it).
+        """
         indices = list(segment_indices)
         if not indices or indices != list(range(indices[0], indices[0] + len(indices))):
             raise DeviceError(f"segment indices {indices} are not a contiguous, non-empty range")
@@ -562,6 +574,7 @@ class AdbDevice:
                     f"--input={remote_in}",
                     f"--output={remote_out}",
                     f"--num_threads={threads}",
+                    *([f"--warmup_runs={warmup_runs}"] if warmup_runs > 0 else []),
                 ]
             )
             if result.exit_code != 0:

@@ -4,6 +4,10 @@ Useful as the "mobile" side when no phone is at hand (the profile's power model 
 energy), and the only device that can time the backward pass of each segment (TensorFlow gradient of
 the Keras segment), which training plans need. TensorFlow is imported only inside
 :meth:`LocalDevice.measure_backward`.
+
+The profile's ``compute_slowdown`` emulates a phone slower than the host: every measured inference (and
+backward pass) time ``t`` is padded to ``slowdown * t`` by sleeping, and the padded time is reported;
+energy from the power model follows it (see :mod:`harness.devices.slowdown`).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from harness.devices.base import BenchmarkStats, ChainRun, DeviceFacts, PushResult
+from harness.devices.slowdown import ComputePadding
 from harness.errors import DeviceError
 from harness.profiles import DeviceProfile, load_device
 from models.bundle import MANIFEST_NAME, read_manifest
@@ -131,14 +136,15 @@ class LocalDevice:
             runner = SegmentRunner(Path(model_path), num_threads=threads)
             init_us = (time.perf_counter() - t0) * 1e6
             x = runner.random_input(np.random.default_rng(0))
+            padding = ComputePadding(self.profile.compute_slowdown)
             warmup: list[float] = []
             warmup_start = time.perf_counter()
             while len(warmup) < warmup_runs or time.perf_counter() - warmup_start < warmup_min_secs:
-                warmup.append(_timed_us(runner, x))
+                warmup.append(padding.pad(_timed_us(runner, x) / 1e6) * 1e6)
             samples: list[float] = []
             loop_start = time.perf_counter()
             while True:
-                samples.append(_timed_us(runner, x))
+                samples.append(padding.pad(_timed_us(runner, x) / 1e6) * 1e6)
                 elapsed = time.perf_counter() - loop_start
                 if (len(samples) >= runs and elapsed >= min_secs) or elapsed >= max_secs:
                     break
@@ -161,13 +167,22 @@ class LocalDevice:
     def run_chain(
         self, bundle_dir: Path, segment_indices: list[int], x: np.ndarray, *, threads: int = 1
     ) -> ChainRun:
-        """Run contiguous segments in-process; energy = power model × each segment's time."""
+        """Run contiguous segments in-process; energy = power model × each segment's (padded) time.
+
+        With a ``compute_slowdown`` the chain sleeps ``(slowdown - 1)`` × its compute time afterwards
+        and each segment's time is reported stretched by the same measured factor.
+        """
         indices = list(segment_indices)
         if not indices or indices != list(range(indices[0], indices[0] + len(indices))):
             raise DeviceError(f"segment indices {indices} are not a contiguous, non-empty range")
         result = self._chain(bundle_dir, threads).run(x, indices[0], indices[-1] + 1)
-        energy = sum(self.profile.compute_energy_mj(ms, threads) for ms in result.segment_ms)
-        return ChainRun(result.output, result.segment_ms, energy)
+        compute_s = sum(result.segment_ms) / 1e3
+        stretch = (
+            ComputePadding(self.profile.compute_slowdown).pad(compute_s) / compute_s if compute_s > 0 else 1.0
+        )
+        segment_ms = [ms * stretch for ms in result.segment_ms]
+        energy = sum(self.profile.compute_energy_mj(ms, threads) for ms in segment_ms)
+        return ChainRun(result.output, segment_ms, energy)
 
     def measure_backward(
         self,
@@ -203,12 +218,13 @@ class LocalDevice:
             return tape.gradient(loss, [inp, *variables])
 
         backward(x)  # trace + warm up
+        padding = ComputePadding(self.profile.compute_slowdown)
         times: list[float] = []
         for _ in range(max(runs, 1)):
             t0 = time.perf_counter()
             grads = backward(x)
             _ = [g.numpy() for g in grads if g is not None]
-            times.append((time.perf_counter() - t0) * 1e3)
+            times.append(padding.pad(time.perf_counter() - t0) * 1e3)
         ms = float(np.median(times))
         return ms, self.profile.compute_energy_mj(ms, threads)
 

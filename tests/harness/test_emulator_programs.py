@@ -7,6 +7,7 @@ import itertools
 import re
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import adbutils
@@ -14,6 +15,10 @@ import numpy as np
 import pytest
 
 from harness.emulator import EmulatedDevice
+from harness.emulator.programs import BUILTIN_PROGRAMS
+from harness.emulator.shell import Shell
+from harness.emulator.system import AndroidSystem
+from harness.profiles import DeviceProfile, load_device
 
 REMOTE = "/data/local/tmp"
 _NUM = r"([0-9.]+(?:e[+-]?\d+)?)"
@@ -189,3 +194,66 @@ def test_killing_the_adb_client_stops_the_runner(emulated_device: EmulatedDevice
     while battery.power_mw() != idle_mw and time.monotonic() < deadline:
         time.sleep(0.05)
     assert battery.power_mw() == idle_mw
+
+
+def _direct_system(profile: DeviceProfile, root: Path) -> AndroidSystem:
+    """The emulated device's image and programs without the adb transport (cheap, one per profile)."""
+    system = AndroidSystem(profile, root, serial=f"emulated-{profile.name}", programs={})
+    system.builtin_files.update(BUILTIN_PROGRAMS)
+    return system
+
+
+def _run(system: AndroidSystem, line: str) -> tuple[int, str, str]:
+    out, err = io.BytesIO(), io.BytesIO()
+    status = Shell(system, cwd=REMOTE).run(line, io.BytesIO(), out, err)
+    return status, out.getvalue().decode(), err.getvalue().decode()
+
+
+def test_compute_slowdown_stretches_benchmark_times_and_energy(
+    bundle_factory: Callable[[str, str], Path], tmp_path: Path
+) -> None:
+    """compute_slowdown=3 reports ~3x the times of slowdown 1 (same model, same test: a ratio) and the
+    battery's compute energy follows the padded times; the chain runner pads and warms up too."""
+    bundle = bundle_factory("small_cnn", "fp32")  # fp32: the larger invoke of the two
+    base = load_device("generic-phone")
+    avg_us: dict[float, float] = {}
+    for slowdown in (1.0, 3.0):
+        profile = base.model_copy(update={"name": f"slow{slowdown:g}", "compute_slowdown": slowdown})
+        system = _direct_system(profile, tmp_path / f"root{slowdown:g}")
+        system.fs.write_bytes(f"{REMOTE}/m.tflite", (bundle / "whole.tflite").read_bytes())
+        before = system.battery.energy_mj(above_idle=True)
+        status, _, log = _run(
+            system,
+            "./benchmark_model --graph=m.tflite --num_threads=1 --num_runs=40 --warmup_runs=2 "
+            "--min_secs=0.5 --warmup_min_secs=0",
+        )
+        energy_mj = system.battery.energy_mj(above_idle=True) - before
+        assert status == 0, log
+        stats = STAT.findall(log)
+        busy_s = sum(int(count) * float(avg) for count, *_, avg, _std in stats) / 1e6
+        assert energy_mj == pytest.approx(profile.compute_power_mw(1) * busy_s, rel=0.10)
+        avg_us[slowdown] = float(stats[1][5])  # the measured phase's avg (µs)
+
+        graphs = _write_chain_inputs(system, bundle, segments=2)
+        status, out, err = _run(
+            system,
+            f"./jointdnn_chain_runner --graphs={graphs} --input=in.npy --output=out.npy --warmup_runs=1",
+        )
+        assert status == 0, err
+        assert out.startswith("segment_ms: ") and len(out.splitlines()[0].split(",")) == 2
+    assert 2.0 < avg_us[3.0] / avg_us[1.0] < 4.5
+
+
+def _write_chain_inputs(system: AndroidSystem, bundle: Path, *, segments: int) -> str:
+    """Copy the first ``segments`` segment graphs and a zero input into the image; return --graphs."""
+    from models.bundle import read_manifest
+
+    manifest = read_manifest(bundle)
+    spec = manifest.segments[0].input
+    buffer = io.BytesIO()
+    np.save(buffer, np.zeros(spec.shape, dtype=np.dtype(spec.dtype)))
+    system.fs.write_bytes(f"{REMOTE}/in.npy", buffer.getvalue())
+    names = [segment.file for segment in manifest.segments[:segments]]
+    for name in names:
+        system.fs.write_bytes(f"{REMOTE}/{name}", (bundle / name).read_bytes())
+    return ",".join(names)

@@ -17,6 +17,10 @@ at least ``min_secs``, but stops starting new iterations after ``max_secs``. A p
 all equal prints ``count=N curr=X`` only (the real ``Stat`` does the same). While the loop runs, the
 device's battery sees the profile's compute power (idle + active), except during ``--run_delay`` sleeps.
 
+The device profile's ``compute_slowdown`` emulates a phone slower than the host: every invoke's measured
+time ``t`` is padded to ``slowdown * t`` by sleeping (battery still drawing compute power), and the padded
+times are what the log reports (see :mod:`harness.devices.slowdown`).
+
 Per-operator profiling (``--enable_op_profiling=true``) is accepted but cannot be reproduced: LiteRT's
 Python API exposes no op profiler; the tool says so in its log instead of inventing numbers.
 """
@@ -164,6 +168,9 @@ def _run_phase(
         f"Running benchmark for at least {runs} iterations and at least {_num(min_secs)} seconds but "
         f"terminate if exceeding {_num(max_secs)} seconds."
     )
+    from harness.devices.slowdown import ComputePadding
+
+    padding = ComputePadding(p.system.profile.compute_slowdown, sleep=p.cancel.wait)
     samples: list[int] = []
     now = time.monotonic()
     min_finish, max_finish = now + min_secs, now + max_secs
@@ -173,7 +180,7 @@ def _run_phase(
         while (len(samples) < runs or now < min_finish) and now <= max_finish:
             if p.cancel.is_set():
                 break
-            samples.append(runner.invoke())
+            samples.append(round(padding.pad(runner.invoke() / 1e6) * 1e6))  # µs, padded
             if delay_s > 0:  # the tool sleeps between runs: the CPU idles meanwhile
                 battery.end_compute(token)
                 p.cancel.wait(delay_s)

@@ -1,6 +1,7 @@
 """``/data/local/tmp/jointdnn_chain_runner``: run a chain of segment graphs on one input, on device.
 
     jointdnn_chain_runner --graphs=A.tflite,B.tflite --input=in.npy --output=out.npy [--num_threads=1]
+                          [--warmup_runs=0]
 
 Runs the graphs in order (requantizing int8 tensors between segments exactly as
 :class:`models.runtime.SegmentChain` does; the input ``.npy`` must already be in the first graph's input
@@ -9,8 +10,12 @@ dtype), writes the last output as ``.npy`` and prints on stdout::
     segment_ms: 1.234,5.678
     total_ms: 6.912
 
-Exit status 0, or 1 with a one-line message on stderr. The chain draws the profile's compute power from the
-battery while it runs.
+``--warmup_runs=N`` first runs the whole chain N times untimed (default 0), so that the timed run is warm
+like ``benchmark_model``'s (XNNPACK packs weights on an interpreter's first invoke). Exit status 0, or 1
+with a one-line message on stderr. The chain draws the profile's compute power from the battery while it
+runs (warm-up included). The device profile's ``compute_slowdown`` pads every segment's measured time
+``t`` to ``slowdown * t`` by sleeping, and the padded times are printed (see
+:mod:`harness.devices.slowdown`).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ FLAGS = [
     Flag("input", str, "", ".npy input in the first graph's input dtype and shape"),
     Flag("output", str, "", ".npy file to write the last graph's output to"),
     Flag("num_threads", int, 1, "interpreter threads"),
+    Flag("warmup_runs", int, 0, "untimed runs of the whole chain before the timed one"),
 ]
 
 
@@ -35,6 +41,7 @@ def chain_runner(p: Process) -> int:
     """Entry point of the builtin program."""
     import numpy as np
 
+    from harness.devices.slowdown import ComputePadding
     from harness.errors import BackendError
     from models.runtime import SegmentRunner, hand_over
 
@@ -56,19 +63,24 @@ def chain_runner(p: Process) -> int:
         return p.fail(f"cannot read {exc.filename}: {exc.strerror}")
     except (BackendError, ValueError) as exc:
         return p.fail(str(exc).splitlines()[0])
+    slowdown = p.system.profile.compute_slowdown
     segment_ms: list[float] = []
     current = x
     k = 0
     try:
         with p.system.battery.computing(threads):
-            for k, runner in enumerate(runners):
-                if k:
-                    current = hand_over(current, runners[k - 1], runner)
-                start = time.perf_counter()
-                current = runner.run(current)
-                segment_ms.append((time.perf_counter() - start) * 1e3)
-                if p.cancel.is_set():
-                    return 130
+            for _ in range(max(0, values["warmup_runs"]) + 1):  # warm-ups, then the timed run
+                padding = ComputePadding(slowdown, sleep=p.cancel.wait)
+                segment_ms = []
+                current = x
+                for k, runner in enumerate(runners):
+                    if k:
+                        current = hand_over(current, runners[k - 1], runner)
+                    start = time.perf_counter()
+                    current = runner.run(current)
+                    segment_ms.append(padding.pad(time.perf_counter() - start) * 1e3)
+                    if p.cancel.is_set():
+                        return 130
     except BackendError as exc:
         return p.fail(f"segment {k} ({graphs[k]}): {exc}")
     buffer = io.BytesIO()

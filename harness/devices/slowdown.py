@@ -1,0 +1,49 @@
+"""Make an emulated phone compute ``compute_slowdown`` times slower than the host, by sleeping.
+
+LocalDevice and the emulated Android device run LiteRT on the host, which computes as fast as the cloud
+server. A :class:`ComputePadding` stretches every measured inference time ``t`` to ``slowdown * t`` by
+sleeping ``(slowdown - 1) * t`` right after it (the caller keeps drawing compute power meanwhile), and
+returns the padded time the tools then report. Sleeping, not spinning: the host's cores stay free.
+
+``time.sleep`` overshoots by tens of µs, which matters for sub-millisecond segments; the overshoot is
+carried over and taken off the next padding, so the sum of the reported times stays within one
+overshoot of ``slowdown * sum(t)`` and always equals the time actually spent (which the battery sees).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["ComputePadding"]
+
+
+class ComputePadding:
+    """Pads measured compute times by sleeping; one instance per run loop (it carries the overshoot)."""
+
+    def __init__(
+        self,
+        slowdown: float,
+        *,
+        sleep: Callable[[float], Any] = time.sleep,
+        clock: Callable[[], float] = time.perf_counter,
+    ):
+        """``sleep(seconds)`` may return early (e.g. ``threading.Event.wait`` when cancelled)."""
+        self.slowdown = max(1.0, float(slowdown))
+        self._sleep = sleep
+        self._clock = clock
+        self._owed_s = 0.0  # padding still to sleep (negative: earlier sleeps overshot by that much)
+
+    def pad(self, measured_s: float) -> float:
+        """Sleep ``(slowdown - 1) * measured_s`` (less earlier overshoot); return measured + slept (s)."""
+        if self.slowdown == 1.0 or measured_s <= 0:
+            return measured_s
+        self._owed_s += (self.slowdown - 1.0) * measured_s
+        if self._owed_s <= 0:
+            return measured_s
+        t0 = self._clock()
+        self._sleep(self._owed_s)
+        slept_s = self._clock() - t0
+        self._owed_s -= slept_s
+        return measured_s + slept_s
