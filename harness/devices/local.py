@@ -230,8 +230,13 @@ class LocalDevice:
 
     @property
     def runtime(self) -> str:
-        """Name of the interpreter used (``litert`` normally)."""
-        return backend_name()
+        """Name of the interpreter used (``litert`` normally), tagged with the emulated slowdown.
+
+        The tag is part of a profile row's resume key, so rows measured at another
+        ``compute_slowdown`` are remeasured rather than reused (``litert`` / ``litert-x4``).
+        """
+        slowdown = self.profile.compute_slowdown
+        return backend_name() if slowdown == 1.0 else f"{backend_name()}-x{slowdown:g}"
 
     def close(self) -> None:
         self._chains.clear()
