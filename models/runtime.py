@@ -26,11 +26,13 @@ __all__ = [
     "SegmentChain",
     "SegmentRunner",
     "backend_name",
+    "convert_tensor",
     "dequantize",
     "hand_over",
     "interpreter_class",
     "quantize",
     "requantize",
+    "to_float",
 ]
 
 
@@ -87,6 +89,32 @@ def requantize(q: np.ndarray, src: QuantParams, dst: QuantParams) -> np.ndarray:
     if src.scale == dst.scale and src.zero_point == dst.zero_point:
         return q
     return quantize(dequantize(q, src), dst, q.dtype)
+
+
+def to_float(y: np.ndarray, quant: QuantParams | None) -> np.ndarray:
+    """A tensor as float32: dequantized when it is an integer tensor with quantization parameters."""
+    if quant is not None and np.issubdtype(y.dtype, np.integer):
+        return dequantize(y, quant)
+    return y.astype(np.float32, copy=False)
+
+
+def convert_tensor(
+    x: np.ndarray, source: QuantParams | None, dtype: np.dtype[Any] | str, target: QuantParams | None
+) -> np.ndarray:
+    """Move a tensor from its producer's quantization (``source``; None = float) to what a consumer of
+    ``dtype`` / ``target`` takes: requantize int8 → int8, dequantize, quantize or cast as needed.
+
+    The one place where tensors cross segment boundaries: chains, the server, the end-to-end runner
+    and the emulated device's chain runner all go through it.
+    """
+    want = np.dtype(dtype)
+    if source is not None and np.issubdtype(x.dtype, np.integer):
+        if x.dtype == want and target is not None:
+            return requantize(x, source, target)
+        x = dequantize(x, source)
+    if target is not None and np.issubdtype(want, np.integer):
+        return quantize(x, target, want)
+    return x.astype(want, copy=False)
 
 
 def _interpreter_quant(detail: dict[str, Any]) -> QuantParams | None:
@@ -186,16 +214,12 @@ class SegmentChain:
     def prepare_input(self, x: np.ndarray, start: int = 0) -> np.ndarray:
         """Convert a float tensor to what segment ``start`` takes (quantize for int8)."""
         runner = self.runners[start]
-        if runner.input_quant is not None and np.issubdtype(runner.input_dtype, np.integer):
-            return quantize(x, runner.input_quant, runner.input_dtype)
-        return x.astype(runner.input_dtype, copy=False)
+        return convert_tensor(x, None, runner.input_dtype, runner.input_quant)
 
     def finish_output(self, y: np.ndarray, stop: int | None = None) -> np.ndarray:
         """Convert the output of segment ``stop - 1`` to float32 (dequantize for int8)."""
         runner = self.runners[(stop or len(self.runners)) - 1]
-        if runner.output_quant is not None and np.issubdtype(runner.output_dtype, np.integer):
-            return dequantize(y, runner.output_quant)
-        return y.astype(np.float32, copy=False)
+        return to_float(y, runner.output_quant)
 
     def run(self, x: np.ndarray, start: int = 0, stop: int | None = None) -> ChainResult:
         """Run segments ``start .. stop-1`` on ``x`` (already in segment ``start``'s input dtype)."""
@@ -222,15 +246,7 @@ class SegmentChain:
 
 def hand_over(y: np.ndarray, producer: SegmentRunner, consumer: SegmentRunner) -> np.ndarray:
     """Hand a producer's output to the next segment, requantizing if their int8 parameters differ."""
-    if y.dtype == consumer.input_dtype:
-        if producer.output_quant and consumer.input_quant:
-            return requantize(y, producer.output_quant, consumer.input_quant)
-        return y
-    if producer.output_quant is not None:
-        y = dequantize(y, producer.output_quant)
-    if consumer.input_quant is not None and np.issubdtype(consumer.input_dtype, np.integer):
-        return quantize(y, consumer.input_quant, consumer.input_dtype)
-    return y.astype(consumer.input_dtype)
+    return convert_tensor(y, producer.output_quant, consumer.input_dtype, consumer.input_quant)
 
 
 def run_chain_float(chain: SegmentChain, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:

@@ -41,7 +41,7 @@ from harness.links import LinkMeasurement, ShapedLink
 from harness.profiles import DeviceProfile, LinkProfile
 from harness.runner.stages import schedule_label, split_stages
 from models.bundle import BundleManifest, TensorSpec
-from models.runtime import dequantize, quantize, requantize
+from models.runtime import convert_tensor, to_float
 
 __all__ = ["ChainDevice", "Execution", "ScheduleExecutor", "adapt_tensor"]
 
@@ -96,21 +96,13 @@ class Execution:
 
 def adapt_tensor(x: np.ndarray, producer: TensorSpec | None, consumer: TensorSpec) -> np.ndarray:
     """Convert a tensor from its producer's spec (None = float model input) to its consumer's."""
-    want = np.dtype(consumer.dtype)
-    if producer is not None and producer.quant is not None and np.issubdtype(x.dtype, np.integer):
-        if x.dtype == want and consumer.quant is not None:
-            return requantize(x, producer.quant, consumer.quant)
-        x = dequantize(x, producer.quant)
-    if np.issubdtype(want, np.integer) and consumer.quant is not None:
-        return quantize(x, consumer.quant, want)
-    return np.ascontiguousarray(x.astype(want, copy=False))
+    source = producer.quant if producer is not None else None
+    return np.ascontiguousarray(convert_tensor(x, source, consumer.dtype, consumer.quant))
 
 
 def finish_output(y: np.ndarray, spec: TensorSpec) -> np.ndarray:
     """The last segment's output as float32 (dequantized for int8 bundles)."""
-    if spec.quant is not None and np.issubdtype(y.dtype, np.integer):
-        return dequantize(y, spec.quant)
-    return y.astype(np.float32, copy=False)
+    return to_float(y, spec.quant)
 
 
 class ScheduleExecutor:

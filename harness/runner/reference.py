@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from models.bundle import BundleManifest
-from models.runtime import SegmentChain, SegmentRunner, dequantize, quantize
+from models.runtime import SegmentChain, SegmentRunner, convert_tensor, to_float
 
 __all__ = ["OutputCheck", "check_output", "reference_output"]
 
@@ -39,13 +39,8 @@ def reference_output(bundle_dir: Path, manifest: BundleManifest, x: np.ndarray) 
     """Float32 output of the whole model on the float input ``x``."""
     if manifest.whole_file and (Path(bundle_dir) / manifest.whole_file).is_file():
         runner = SegmentRunner(Path(bundle_dir) / manifest.whole_file)
-        feed = x.astype(runner.input_dtype, copy=False)
-        if runner.input_quant is not None and np.issubdtype(runner.input_dtype, np.integer):
-            feed = quantize(x, runner.input_quant, runner.input_dtype)
-        y = runner.run(feed)
-        if runner.output_quant is not None and np.issubdtype(y.dtype, np.integer):
-            return dequantize(y, runner.output_quant)
-        return y.astype(np.float32, copy=False)
+        y = runner.run(convert_tensor(x, None, runner.input_dtype, runner.input_quant))
+        return to_float(y, runner.output_quant)
     return SegmentChain(Path(bundle_dir), manifest=manifest).run_float(x).output
 
 
