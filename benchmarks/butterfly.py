@@ -89,8 +89,8 @@ def digits_tables(out_dir: Path) -> None:
 
 def _profile(bundle: Path, out_root: Path, runs: int) -> pd.DataFrame:
     from harness.devices.local import LocalDevice
-    from harness.profile_rows import read_profile
     from harness.profiling.job import ProfileSettings, profile_device
+    from models.profile_rows import read_profile
 
     settings = ProfileSettings(runs=runs, warmup_min_secs=0.1, backward=False, whole_model=False)
     result = profile_device(LocalDevice("generic-phone"), bundle, settings, out_root=out_root)

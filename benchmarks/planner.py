@@ -18,7 +18,7 @@ from harness.planner import Constraints, Objective, PlanningProblem, SegmentCost
 from harness.planner.brute_force import brute_force
 from harness.planner.costmodel import build_tables, objective_vector
 from harness.planner.shortest_path import shortest_path
-from harness.profiles import load_link
+from harness.specs import load_link
 
 
 def random_problem(n: int, seed: int) -> PlanningProblem:

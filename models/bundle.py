@@ -24,7 +24,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
-from harness.errors import BundleError
+from models.errors import BundleError
 
 __all__ = [
     "MANIFEST_NAME",

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from harness.errors import InvalidCutError, UsageError
+from models.errors import InvalidCutError, UsageError
 
 if TYPE_CHECKING:
     import keras

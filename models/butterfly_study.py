@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from harness.errors import UsageError
 from models.butterfly import REDUCE_LAYER, ButterflyConfig, encode_features, insert_butterfly
+from models.errors import UsageError
 from models.feature_pca import PCA_REDUCE_LAYER, fit_cut_pca, insert_pca
 from models.training import TrainConfig, accuracy, train_classifier
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.errors import CacheError
+from models.errors import CacheError
 
 __all__ = ["CACHE_ENV", "ArtifactCache", "CachedArtifact", "default_cache_dir"]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.errors import DatasetError
+from models.errors import DatasetError
 
 __all__ = ["ImageDataset", "load_dataset", "load_digits", "load_image_folder"]
 

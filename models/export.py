@@ -29,9 +29,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from harness.errors import ConversionError, UsageError
 from models.bundle import BundleManifest, QuantParams, SegmentEntry, TensorSpec, write_manifest
 from models.cache import ArtifactCache, CachedArtifact
+from models.errors import ConversionError, UsageError
 from models.fingerprint import LayerDigests, digest_bytes, layer_digests
 from models.graph import LayerGraph, analyze
 from models.split import segment_model

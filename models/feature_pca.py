@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from harness.errors import UsageError
 from models.butterfly import dequantize_features, quantize_features
+from models.errors import UsageError
 
 if TYPE_CHECKING:
     import keras

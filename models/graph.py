@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from harness.errors import InvalidCutError, ModelFileError
+from models.errors import InvalidCutError, ModelFileError
 
 if TYPE_CHECKING:
     import keras

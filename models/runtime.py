@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from harness.errors import BackendError
 from models.bundle import BundleManifest, QuantParams, read_manifest
+from models.errors import BackendError
 
 __all__ = [
     "ChainResult",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from harness.errors import InvalidCutError
+from models.errors import InvalidCutError
 from models.graph import LayerGraph, _model_nodes
 
 if TYPE_CHECKING:

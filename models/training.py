@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from harness.errors import DatasetError
+from models.errors import DatasetError
 
 if TYPE_CHECKING:
     import keras

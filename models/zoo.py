@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.errors import ModelFileError, UnknownModelError
+from models.errors import ModelFileError, UnknownModelError
 from models.tf_import import ensure_tensorflow
 
 if TYPE_CHECKING:

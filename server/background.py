@@ -16,7 +16,7 @@ from types import TracebackType
 
 import uvicorn
 
-from harness.errors import ServerUnavailableError
+from models.errors import ServerUnavailableError
 from server.app import create_app
 from server.registry import discover_bundles
 from server.settings import Settings
@@ -58,8 +58,8 @@ class BackgroundServer:
     def start(self) -> BackgroundServer:
         """Start serving; returns once the lifespan has loaded every bundle.
 
-        Raises :class:`~harness.errors.BundleError` for a missing bundle directory and
-        :class:`~harness.errors.ServerUnavailableError` if uvicorn does not come up.
+        Raises :class:`~models.errors.BundleError` for a missing bundle directory and
+        :class:`~models.errors.ServerUnavailableError` if uvicorn does not come up.
         """
         try:
             discover_bundles(self.settings.bundle_dir)  # the lifespan would only log this failure

@@ -6,8 +6,8 @@
         result.output, result.server_ms, result.queue_ms, result.request_bytes
 
 Failures become the project's exceptions: connection refused, timeouts and 503s that outlast the retries
-are :class:`~harness.errors.ServerUnavailableError`; 4xx are :class:`~harness.errors.ServerRejectedError`
-(with ``status`` and the server's ``detail``); other errors are :class:`~harness.errors.ServerError`.
+are :class:`~models.errors.ServerUnavailableError`; 4xx are :class:`~models.errors.ServerRejectedError`
+(with ``status`` and the server's ``detail``); other errors are :class:`~models.errors.ServerError`.
 One client may be shared by threads (httpx's connection pool is thread-safe).
 """
 
@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import numpy as np
 
-from harness.errors import ServerError, ServerRejectedError, ServerUnavailableError
+from models.errors import ServerError, ServerRejectedError, ServerUnavailableError
 from server import wire
 
 __all__ = ["CloudClient", "InferResult", "parse_server_timing"]

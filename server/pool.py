@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from harness.profile_rows import WHOLE_MODEL_SEGMENT, ProfileRow
 from models.bundle import BundleManifest
+from models.profile_rows import WHOLE_MODEL_SEGMENT, ProfileRow
 from models.runtime import SegmentChain, SegmentRunner, backend_name, quantize
 
 __all__ = ["ModelPool", "PoolRun", "QueueFullError", "TensorMismatchError"]

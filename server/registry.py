@@ -12,8 +12,8 @@ import logging
 import re
 from pathlib import Path
 
-from harness.errors import BundleError, JointDNNError
 from models.bundle import MANIFEST_NAME, read_manifest
+from models.errors import BundleError, JointDNNError
 from server.pool import ModelPool
 from server.settings import Settings
 

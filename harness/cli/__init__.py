@@ -1,7 +1,7 @@
 """The ``jointdnn`` command line: one typer app, one module per command group.
 
 Command modules import their heavy dependencies (TensorFlow, LiteRT, adbutils) inside the command
-functions, so ``jointdnn --help`` is fast. Every :class:`~harness.errors.JointDNNError` becomes a
+functions, so ``jointdnn --help`` is fast. Every :class:`~models.errors.JointDNNError` becomes a
 one-line message and a non-zero exit; no traceback reaches the user.
 """
 
@@ -14,7 +14,7 @@ import click
 import typer
 from rich.console import Console
 
-from harness.errors import JointDNNError
+from models.errors import JointDNNError
 
 __all__ = ["app", "main"]
 

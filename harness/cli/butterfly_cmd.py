@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from harness.errors import UsageError
+from models.errors import UsageError
 
 __all__ = ["parse_channels", "register"]
 

@@ -101,7 +101,7 @@ def inspect_model(
         console.width = 200  # piped output: do not truncate layer names
     console.print(table)
     if csv_path is not None:
-        from harness.errors import UsageError
+        from models.errors import UsageError
 
         try:
             with csv_path.open("w", newline="") as handle:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 
-from harness.errors import UsageError
+from models.errors import UsageError
 
 if TYPE_CHECKING:
     from harness.planner.costs import Phase

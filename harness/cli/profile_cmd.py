@@ -8,14 +8,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from harness.errors import DeviceError, DeviceNotFoundError, UsageError
+from models.errors import DeviceError, DeviceNotFoundError, UsageError
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
     from harness.devices.base import Device
-    from harness.profile_rows import ProfileRow
     from harness.profiling.job import JobListener, JobResult
+    from models.profile_rows import ProfileRow
 
 __all__ = ["register"]
 
@@ -26,7 +26,7 @@ def _open_devices(
     """``local`` -> LocalDevice; ``all`` -> every ready adb device; else one adb serial (or ANDROID_SERIAL)."""
     from harness.devices.adb import AdbDevice, list_serials
     from harness.devices.local import LocalDevice
-    from harness.profiles import load_device
+    from harness.specs import load_device
 
     profile = load_device(power_profile)
     if spec == "local":

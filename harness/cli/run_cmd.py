@@ -21,7 +21,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from harness.errors import UsageError
+from models.errors import UsageError
 
 __all__ = ["RichObserver", "register"]
 

@@ -3,7 +3,7 @@
 Commands go out as argument lists (each argument shell-quoted by adbutils), over ``shell,v2`` so exit
 codes and stderr come back. Transient adb failures (dropped connection, timeout) are retried with
 exponential backoff; when the device is no longer listed after the retries,
-:class:`~harness.errors.DeviceDisconnectedError` is raised so a job can stop cleanly and be resumed.
+:class:`~models.errors.DeviceDisconnectedError` is raised so a job can stop cleanly and be resumed.
 
 Files go to ``/data/local/tmp/jointdnn/<bundle>/``; a file already there with the same size and
 sha256 (``sha256sum`` on the device) is not sent again. ``benchmark_model`` must be present at
@@ -44,14 +44,14 @@ from harness.devices.battery import (
     parse_battery_reading,
 )
 from harness.devices.benchmark_output import parse_benchmark_output
-from harness.errors import (
+from harness.specs import DeviceSpec
+from models.bundle import MANIFEST_NAME, file_sha256, read_manifest
+from models.errors import (
     BenchmarkBinaryMissingError,
     DeviceDisconnectedError,
     DeviceError,
     DeviceNotFoundError,
 )
-from harness.profiles import DeviceProfile
-from models.bundle import MANIFEST_NAME, file_sha256, read_manifest
 
 __all__ = [
     "BENCHMARK_BINARY_ENV",
@@ -117,7 +117,7 @@ class ShellResult:
 class AdbDevice:
     """A device behind the adb server, selected by serial (``ANDROID_SERIAL`` respected).
 
-    ``power_profile`` (a :class:`~harness.profiles.DeviceProfile`) is the fallback energy model when
+    ``power_profile`` (a :class:`~harness.specs.DeviceSpec`) is the fallback energy model when
     the fuel gauge shows no drain (Android Studio emulators, a phone on USB power).
     """
 
@@ -127,7 +127,7 @@ class AdbDevice:
         *,
         benchmark_binary: Path | None = None,
         chain_runner: Path | None = None,
-        power_profile: DeviceProfile | None = None,
+        power_profile: DeviceSpec | None = None,
         retry: RetryPolicy | None = None,
         energy_window_s: float = 1.0,
         sample_period_s: float = 0.02,

@@ -23,7 +23,7 @@ import math
 import re
 
 from harness.devices.base import BenchmarkStats
-from harness.errors import BenchmarkOutputError
+from models.errors import BenchmarkOutputError
 
 __all__ = ["parse_benchmark_output", "parse_stat_line", "parse_summary_line"]
 
@@ -113,7 +113,7 @@ def parse_summary_line(line: str) -> dict[str, float] | None:
 def parse_benchmark_output(text: str) -> BenchmarkStats:
     """Parse the full output (stdout + stderr) of one ``benchmark_model`` run.
 
-    Raises :class:`~harness.errors.BenchmarkOutputError` when neither a measured-run statistics line
+    Raises :class:`~models.errors.BenchmarkOutputError` when neither a measured-run statistics line
     nor a summary line is present (the tool failed, or printed a format we do not know); the message
     carries the last lines of the output so the user sees the tool's own error.
     """

@@ -25,9 +25,9 @@ import numpy as np
 
 from harness.devices.base import BenchmarkStats, ChainRun, DeviceFacts, PushResult
 from harness.devices.slowdown import ComputePadding
-from harness.errors import DeviceError
-from harness.profiles import DeviceProfile, load_device
+from harness.specs import DeviceSpec, load_device
 from models.bundle import MANIFEST_NAME, read_manifest
+from models.errors import DeviceError
 from models.runtime import SegmentChain, SegmentRunner, backend_name
 
 if TYPE_CHECKING:
@@ -63,12 +63,12 @@ def stats_from_samples(samples_us: list[float], *, init_us: float, warmup_us: li
 
 
 class LocalDevice:
-    """LiteRT on the host; ``profile`` (name or :class:`DeviceProfile`) gives power for energy."""
+    """LiteRT on the host; ``profile`` (name or :class:`DeviceSpec`) gives power for energy."""
 
     serial = "local"
 
-    def __init__(self, profile: str | DeviceProfile = "generic-phone"):
-        self.profile = profile if isinstance(profile, DeviceProfile) else load_device(profile)
+    def __init__(self, profile: str | DeviceSpec = "generic-phone"):
+        self.profile = profile if isinstance(profile, DeviceSpec) else load_device(profile)
         self._chains: dict[tuple[str, int], SegmentChain] = {}
 
     @property

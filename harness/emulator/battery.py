@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from harness.profiles import DeviceProfile
+from harness.specs import DeviceSpec
 
 __all__ = ["CHARGER_MW", "Battery"]
 
@@ -35,7 +35,7 @@ class Battery:
 
     def __init__(
         self,
-        profile: DeviceProfile,
+        profile: DeviceSpec,
         *,
         level_pct: float = 80.0,
         usb_powered: bool = True,

@@ -28,8 +28,8 @@ from harness.emulator.protocol import connect_banner
 from harness.emulator.services import make_resolver
 from harness.emulator.system import AndroidSystem
 from harness.emulator.transport import TransportServer
-from harness.errors import DeviceError
-from harness.profiles import DeviceProfile, load_device
+from harness.specs import DeviceSpec, load_device
+from models.errors import DeviceError
 
 __all__ = ["EmulatedDevice", "adb_binary", "serial_number"]
 
@@ -45,7 +45,7 @@ def adb_binary() -> str:
     return str(adbutils.adb_path())
 
 
-def serial_number(profile: DeviceProfile) -> str:
+def serial_number(profile: DeviceSpec) -> str:
     """``ro.serialno`` of an emulated device: stable per profile, so measured profiles keep their folder."""
     return f"emulated-{profile.name}"
 
@@ -55,14 +55,14 @@ class EmulatedDevice:
 
     def __init__(
         self,
-        profile: str | DeviceProfile = "generic-phone",
+        profile: str | DeviceSpec = "generic-phone",
         *,
         host: str = "127.0.0.1",
         port: int = 0,
         root_dir: Path | None = None,
         register: bool = True,
     ):
-        self.profile = profile if isinstance(profile, DeviceProfile) else load_device(profile)
+        self.profile = profile if isinstance(profile, DeviceSpec) else load_device(profile)
         self.host = host
         self.requested_port = port
         self.register = register

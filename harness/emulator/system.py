@@ -15,7 +15,7 @@ from pathlib import Path
 from harness.emulator.battery import Battery
 from harness.emulator.filesystem import BUILTIN_MARKER, DeviceFilesystem
 from harness.emulator.process import Program
-from harness.profiles import DeviceProfile
+from harness.specs import DeviceSpec
 
 __all__ = ["BATTERY_SYSFS", "BUILTIN_FILES", "AndroidSystem", "system_properties"]
 
@@ -27,7 +27,7 @@ BUILTIN_FILES = {
 }
 
 
-def system_properties(profile: DeviceProfile, serial: str) -> dict[str, str]:
+def system_properties(profile: DeviceSpec, serial: str) -> dict[str, str]:
     """``getprop`` values derived from the device profile (``ro.*`` are read-only)."""
     abi = profile.abi
     abilist = {
@@ -65,7 +65,7 @@ def system_properties(profile: DeviceProfile, serial: str) -> dict[str, str]:
 class AndroidSystem:
     """File system + properties + battery + program table of one emulated device."""
 
-    def __init__(self, profile: DeviceProfile, root: Path, *, serial: str, programs: dict[str, Program]):
+    def __init__(self, profile: DeviceSpec, root: Path, *, serial: str, programs: dict[str, Program]):
         self.profile = profile
         self.serial = serial
         self.fs = DeviceFilesystem(root)

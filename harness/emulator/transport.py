@@ -37,7 +37,7 @@ from harness.emulator.protocol import (
     decode_header,
     encode_packet,
 )
-from harness.errors import UsageError
+from models.errors import UsageError
 
 __all__ = [
     "ADB_EMULATOR_PORTS",

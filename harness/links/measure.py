@@ -13,9 +13,9 @@ import statistics
 import time
 from dataclasses import asdict, dataclass
 
-from harness.errors import LinkError
 from harness.links.probe import recv_exact, send_zeros
 from harness.links.shaping import ShapedLink
+from models.errors import LinkError
 
 __all__ = ["LinkMeasurement", "measure_link"]
 

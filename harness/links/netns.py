@@ -28,7 +28,7 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from harness.errors import LinkError
+from models.errors import LinkError
 
 __all__ = [
     "CLOUD_ADDR",

@@ -41,10 +41,10 @@ from concurrent.futures.thread import BrokenThreadPool
 from types import TracebackType
 from typing import IO, Literal, TypeVar
 
-from harness.errors import LinkError
 from harness.links import netns
 from harness.links.probe import make_server
-from harness.profiles import LinkProfile
+from harness.specs import LinkSpec
+from models.errors import LinkError
 
 __all__ = ["HEADER_OVERHEAD", "ShapedLink", "ShapingMode", "ShapingRequest", "free_port"]
 
@@ -67,7 +67,7 @@ def free_port(host: str = "127.0.0.1") -> int:
 class ShapedLink:
     """One emulated wireless link for the lifetime of a ``with`` block (see the module docstring)."""
 
-    def __init__(self, link: LinkProfile, *, shaping: ShapingRequest = "auto"):
+    def __init__(self, link: LinkSpec, *, shaping: ShapingRequest = "auto"):
         self.link = link
         self.requested: ShapingRequest = shaping
         self.mode: ShapingMode = "pacing"

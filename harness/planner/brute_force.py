@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.errors import UsageError
 from harness.planner.costmodel import CostTables, _sum_metrics
 from harness.planner.objectives import budget_limit
+from models.errors import UsageError
 
 __all__ = ["MAX_BRUTE_FORCE_SEGMENTS", "all_schedules", "brute_force"]
 

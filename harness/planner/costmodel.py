@@ -24,9 +24,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from harness.errors import UsageError
 from harness.planner.costs import LOCATIONS, Location, PlanningProblem
 from harness.planner.objectives import Objective
+from models.errors import UsageError
 
 __all__ = [
     "METRICS",

@@ -2,8 +2,8 @@
 
 A :class:`SegmentCosts` holds one chain of ``n`` segments (arrays of shape ``(n,)``) measured on both
 sides; a :class:`PlanningProblem` adds the wireless link, the phone's waiting power and the phase
-(inference or training). :func:`build_problem` makes one from profile CSVs (``harness.profile_rows``
-format) and the YAML link/device profiles (``harness.profiles``), checking that the two profiles
+(inference or training). :func:`build_problem` makes one from profile CSVs (``models.profile_rows``
+format) and the YAML link/device profiles (``harness.specs``), checking that the two profiles
 describe the same segments and that every cost is present and non-negative.
 """
 
@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import pandas as pd
 
-from harness.errors import ProfileError, UsageError
-from harness.profile_rows import read_profile, segment_rows
-from harness.profiles import DeviceProfile, LinkProfile, load_device, load_link
+from harness.specs import DeviceSpec, LinkSpec, load_device, load_link
+from models.errors import ProfileError, UsageError
+from models.profile_rows import read_profile, segment_rows
 
 if TYPE_CHECKING:
     from harness.planner.costmodel import CostTables
@@ -117,7 +117,7 @@ class PlanningProblem:
     """
 
     segments: SegmentCosts
-    link: LinkProfile
+    link: LinkSpec
     waiting_mw: float = 0.0
     phase: Phase = "inference"
     include_waiting_energy: bool = True
@@ -149,7 +149,7 @@ class PlanningProblem:
 
         return build_tables(self)
 
-    def with_link(self, link: LinkProfile) -> PlanningProblem:
+    def with_link(self, link: LinkSpec) -> PlanningProblem:
         """The same problem over another link (bandwidth sweeps)."""
         return PlanningProblem(
             segments=self.segments,
@@ -173,16 +173,16 @@ def _column(frame: pd.DataFrame, column: str, label: str) -> np.ndarray:
 def costs_from_frames(
     mobile: pd.DataFrame,
     cloud: pd.DataFrame,
-    device: DeviceProfile,
+    device: DeviceSpec,
     *,
     phase: Phase = "inference",
     input_bytes: float | None = None,
 ) -> SegmentCosts:
-    """Per-segment costs from a mobile and a cloud profile (``harness.profile_rows`` frames).
+    """Per-segment costs from a mobile and a cloud profile (``models.profile_rows`` frames).
 
     Both profiles must list the same segments (same indices, layers and ``out_bytes``). A mobile
     ``energy_mj`` that is NaN (not measured) is derived from the device power model
-    (``DeviceProfile.compute_energy_mj`` at the row's thread count); the cloud's energy is ignored.
+    (``DeviceSpec.compute_energy_mj`` at the row's thread count); the cloud's energy is ignored.
     """
     m, c = segment_rows(mobile), segment_rows(cloud)
     if m.empty or c.empty:
@@ -269,8 +269,8 @@ def costs_from_frames(
 def build_problem(
     mobile: Path | str | pd.DataFrame,
     cloud: Path | str | pd.DataFrame,
-    link: LinkProfile | str | Path,
-    device: DeviceProfile | str | Path = "generic-phone",
+    link: LinkSpec | str | Path,
+    device: DeviceSpec | str | Path = "generic-phone",
     *,
     phase: Phase = "inference",
     include_waiting_energy: bool = True,
@@ -280,14 +280,14 @@ def build_problem(
     """A planning problem from profile CSVs (or frames), a link and a device power profile.
 
     ``link``/``device`` are profile objects, built-in names (``4g``, ``generic-phone``) or YAML paths.
-    Raises :class:`~harness.errors.ProfileError` / :class:`~harness.errors.UnknownLinkError` on bad input.
+    Raises :class:`~models.errors.ProfileError` / :class:`~models.errors.UnknownLinkError` on bad input.
     """
     if phase not in PHASES:
         raise UsageError(f"phase must be one of {', '.join(PHASES)}, got {phase!r}")
     m_frame = mobile if isinstance(mobile, pd.DataFrame) else read_profile(Path(mobile))
     c_frame = cloud if isinstance(cloud, pd.DataFrame) else read_profile(Path(cloud))
-    link_profile = link if isinstance(link, LinkProfile) else load_link(link)
-    device_profile = device if isinstance(device, DeviceProfile) else load_device(device)
+    link_profile = link if isinstance(link, LinkSpec) else load_link(link)
+    device_profile = device if isinstance(device, DeviceSpec) else load_device(device)
     segments = costs_from_frames(m_frame, c_frame, device_profile, phase=phase, input_bytes=input_bytes)
     models = segment_rows(m_frame)["model"].astype(str).unique().tolist()
     return PlanningProblem(

@@ -17,9 +17,9 @@ import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import coo_matrix
 
-from harness.errors import PlanError
 from harness.planner.costmodel import CostTables
 from harness.planner.objectives import budget_limit
+from models.errors import PlanError
 
 __all__ = ["solve_milp"]
 

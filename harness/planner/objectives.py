@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from harness.errors import UsageError
+from models.errors import UsageError
 
 __all__ = ["CONSTRAINT_NAMES", "FEASIBILITY_RTOL", "Constraints", "Objective", "ObjectiveKind"]
 

@@ -4,7 +4,7 @@ Unconstrained problems go to the linear-time shortest path. Constrained ones fir
 unconstrained optimum already meets every budget it is also the constrained optimum. Otherwise one
 binding budget goes to the exact Lagrangian/Pareto sweep (``pareto``), several to the exact integer
 program (HiGHS, ``milp``). When no schedule meets the budgets, :func:`plan` raises
-:class:`~harness.errors.InfeasibleError` naming the constraint and the best value achievable for it.
+:class:`~models.errors.InfeasibleError` naming the constraint and the best value achievable for it.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from typing import Literal
 
 import numpy as np
 
-from harness.errors import InfeasibleError, UsageError
 from harness.planner.brute_force import brute_force
 from harness.planner.costmodel import (
     CONSTRAINT_VECTORS,
@@ -29,6 +28,7 @@ from harness.planner.objectives import Constraints, Objective, budget_limit
 from harness.planner.pareto import solve_one_budget
 from harness.planner.plan import Plan
 from harness.planner.shortest_path import shortest_path
+from models.errors import InfeasibleError, UsageError
 
 __all__ = ["Solver", "make_plan", "plan"]
 
@@ -128,7 +128,7 @@ def plan(
     ``solver``: ``auto`` (shortest path; when budgets bite, the Lagrangian/Pareto sweep for one budget
     and the integer program for several), ``milp`` (always the
     integer program when there are budgets), ``brute_force`` (enumeration, <= 20 segments; tests).
-    Raises :class:`~harness.errors.InfeasibleError` when no schedule meets the budgets.
+    Raises :class:`~models.errors.InfeasibleError` when no schedule meets the budgets.
     """
     objective = objective or Objective()
     constraints = constraints or Constraints()

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.errors import InfeasibleError, UsageError
 from harness.planner.baselines import baselines
 from harness.planner.costs import PlanningProblem
 from harness.planner.objectives import Constraints, Objective
 from harness.planner.solve import plan
+from models.errors import InfeasibleError, UsageError
 
 __all__ = ["SweepPoint", "parse_range", "plot_sweep", "sweep_bandwidth", "write_sweep_csv"]
 

@@ -2,13 +2,13 @@
 
 Flow for one device: push the bundle (unchanged files are skipped) → inside an energy session (battery
 unplugged on Android, reset afterwards whatever happens) benchmark each segment and the whole model →
-append one :class:`~harness.profile_rows.ProfileRow` per unit to
+append one :class:`~models.profile_rows.ProfileRow` per unit to
 ``<out_root>/<device id>/<model>-<quant>.csv`` as soon as it is measured (atomic append).
 
 Resumable: a unit is skipped when the CSV already holds a row for it with the same artifact sha256,
 threads, runtime and at least the requested runs (``force`` remeasures). When the device vanishes
 the device layer retries with backoff; then the job stops with
-:class:`~harness.errors.DeviceDisconnectedError` naming the command that resumes it — every row measured
+:class:`~models.errors.DeviceDisconnectedError` naming the command that resumes it — every row measured
 so far is already on disk.
 """
 
@@ -27,9 +27,9 @@ from typing import Any
 
 from harness.devices.base import BenchmarkStats, Device, PushResult
 from harness.devices.local import LocalDevice
-from harness.errors import DeviceDisconnectedError, JointDNNError, ProfileError
-from harness.profile_rows import WHOLE_MODEL_SEGMENT, ProfileRow, append_rows, read_profile
 from models.bundle import BundleManifest, read_manifest
+from models.errors import DeviceDisconnectedError, JointDNNError, ProfileError
+from models.profile_rows import WHOLE_MODEL_SEGMENT, ProfileRow, append_rows, read_profile
 
 __all__ = [
     "DEFAULT_OUT_ROOT",

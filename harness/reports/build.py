@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.errors import UsageError
+from models.errors import UsageError
 from harness.reports.index import write_index
 from harness.reports.plots import write_plots
 from harness.reports.schema import LINKS_COLUMNS, MEASUREMENT_COLUMNS, PLAN_COLUMNS

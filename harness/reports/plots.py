@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from harness.profile_rows import segment_rows
+from models.profile_rows import segment_rows
 from harness.reports.summary import measured_medians
 
 __all__ = [
@@ -260,7 +260,7 @@ def plot_breakdown(plans: pd.DataFrame, measurements: pd.DataFrame, path: Path, 
 
 def write_plots(run_dir: Path, plans: pd.DataFrame, measurements: pd.DataFrame, model: str) -> list[Path]:
     """Write every plot of a run directory; returns the files written."""
-    from harness.profile_rows import read_profile
+    from models.profile_rows import read_profile
 
     written = []
     mobile, cloud = run_dir / "profiles" / "mobile.csv", run_dir / "profiles" / "cloud.csv"

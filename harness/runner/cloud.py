@@ -15,8 +15,8 @@ from pathlib import Path
 
 import httpx
 
-from harness.errors import ServerUnavailableError
 from harness.links import ShapedLink
+from models.errors import ServerUnavailableError
 
 __all__ = ["start_local_server", "wait_healthy"]
 

@@ -6,13 +6,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from harness.profiles import DeviceProfile
+from harness.specs import DeviceSpec
 
 __all__ = ["open_device"]
 
 
 @contextmanager
-def open_device(spec: str, power: DeviceProfile) -> Iterator[tuple[Any, str]]:
+def open_device(spec: str, power: DeviceSpec) -> Iterator[tuple[Any, str]]:
     """Yield ``(device, device_name)``; an emulated device is started and stopped around the block.
 
     ``spec``: ``local`` — the host runs the device segments in-process (LiteRT) with ``power`` as the

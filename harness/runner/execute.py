@@ -36,11 +36,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from harness.errors import DeviceError
 from harness.links import LinkMeasurement, ShapedLink
-from harness.profiles import DeviceProfile, LinkProfile
 from harness.runner.stages import schedule_label, split_stages
+from harness.specs import DeviceSpec, LinkSpec
 from models.bundle import BundleManifest, TensorSpec
+from models.errors import DeviceError
 from models.runtime import convert_tensor, to_float
 
 __all__ = ["ChainDevice", "Execution", "ScheduleExecutor", "adapt_tensor"]
@@ -118,7 +118,7 @@ class ScheduleExecutor:
         cloud: _Cloud,
         served_model: str,
         measured_link: LinkMeasurement,
-        power: DeviceProfile,
+        power: DeviceSpec,
         threads: int = 1,
         request_overhead_ms: float = 0.0,
     ):
@@ -132,7 +132,7 @@ class ScheduleExecutor:
         self.power = power
         self.threads = threads
         self.request_overhead_ms = request_overhead_ms  # HTTP + serving cost of one request, beyond the RTT
-        self.link: LinkProfile = shaped.link
+        self.link: LinkSpec = shaped.link
 
     def run(self, locations: Sequence[str], x: np.ndarray) -> Execution:
         """Execute ``locations`` (mobile/cloud per segment) on the float model input ``x``."""

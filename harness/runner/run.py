@@ -39,7 +39,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.errors import InfeasibleError, UsageError
 from harness.links import LinkMeasurement, ShapedLink, ShapingRequest, measure_link
 from harness.planner import (
     Constraints,
@@ -52,17 +51,18 @@ from harness.planner import (
     single_cut_schedule,
 )
 from harness.planner.solve import make_plan
-from harness.profiles import DeviceProfile, LinkProfile, load_device, load_link
 from harness.reports.schema import LINKS_COLUMNS, MEASUREMENT_COLUMNS, PLAN_COLUMNS
 from harness.runner.bundles import ensure_bundle
 from harness.runner.cloud import start_local_server
 from harness.runner.devices import open_device
 from harness.runner.execute import Execution, ScheduleExecutor
 from harness.runner.observer import NullObserver, RunObserver
-from harness.runner.profiles import cloud_profile_rows, ensure_mobile_profile, write_rows
+from harness.runner.profile_sources import cloud_profile_rows, ensure_mobile_profile, write_rows
 from harness.runner.reference import check_output, reference_output
 from harness.runner.stages import stages_from_label
+from harness.specs import DeviceSpec, LinkSpec, load_device, load_link
 from models.bundle import BundleManifest
+from models.errors import InfeasibleError, UsageError
 
 __all__ = [
     "Calibration",
@@ -123,7 +123,7 @@ class RunResult:
     links: pd.DataFrame
 
 
-def planning_link(link: LinkProfile, request_overhead_ms: float = 0.0) -> LinkProfile:
+def planning_link(link: LinkSpec, request_overhead_ms: float = 0.0) -> LinkSpec:
     """The link as the planner should see it: per-transfer latency = one-way latency (see module doc)."""
     return link.model_copy(update={"rtt_ms": (link.rtt_ms + request_overhead_ms) / 2})
 
@@ -145,7 +145,7 @@ class Calibration:
 
 
 def planning_problem(
-    mobile_csv: Path, cloud_csv: Path, link: LinkProfile, power: DeviceProfile, calibration: Calibration
+    mobile_csv: Path, cloud_csv: Path, link: LinkSpec, power: DeviceSpec, calibration: Calibration
 ) -> PlanningProblem:
     """The problem the runner plans: the profiles scaled by ``calibration``, over the planning link."""
     problem = build_problem(
@@ -322,7 +322,7 @@ def _run_id(model: str, quant: str) -> str:
 
 def _execute_link(
     config: RunConfig,
-    link: LinkProfile,
+    link: LinkSpec,
     *,
     device: Any,
     device_name: str,

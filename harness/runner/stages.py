@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from harness.errors import UsageError
+from models.errors import UsageError
 
 __all__ = ["Side", "Stage", "schedule_label", "split_stages", "stages_from_label"]
 

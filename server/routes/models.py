@@ -58,7 +58,7 @@ async def profile_model(
     settings: SettingsDep,
     runs: Annotated[int, Query(description="Timed runs per segment (after one warm-up).")] = 20,
 ) -> list[dict[str, Any]]:
-    """Per-segment latency on this server, as profile rows (``harness.profile_rows.ProfileRow`` fields).
+    """Per-segment latency on this server, as profile rows (``models.profile_rows.ProfileRow`` fields).
 
     One row per segment and, when the bundle has the whole model, one with ``segment = -1``.
     Unmeasured fields (energy, power) are null.

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness.devices.benchmark_output import parse_benchmark_output, parse_stat_line, parse_summary_line
-from harness.errors import BenchmarkOutputError
+from models.errors import BenchmarkOutputError
 
 DATA = Path(__file__).parent / "data" / "benchmark_outputs"
 

@@ -13,8 +13,8 @@ from harness.devices.adb import AdbDevice
 from harness.devices.battery import BatterySampler, calibrate_sign, power_mw
 from harness.devices.local import LocalDevice
 from harness.emulator import EmulatedDevice
-from harness.errors import DeviceError, DeviceNotFoundError
 from models.bundle import file_sha256, read_manifest
+from models.errors import DeviceError, DeviceNotFoundError
 
 
 @pytest.fixture(scope="module")
@@ -147,7 +147,7 @@ def test_run_chain_on_the_device_matches_local(
 
 
 def test_missing_benchmark_model_says_what_to_supply_and_a_supplied_one_is_pushed(tmp_path: Path) -> None:
-    from harness.errors import BenchmarkBinaryMissingError
+    from models.errors import BenchmarkBinaryMissingError
 
     with EmulatedDevice("low-end-phone") as phone:
         device = AdbDevice(phone.serial)

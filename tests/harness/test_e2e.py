@@ -20,9 +20,9 @@ import pytest
 from harness.emulator import EmulatedDevice
 from harness.links import netns
 from harness.planner import Objective, plan
-from harness.profiles import load_device, load_link
 from harness.reports.schema import LINKS_COLUMNS, MEASUREMENT_COLUMNS, PLAN_COLUMNS, SUMMARY_COLUMNS
 from harness.runner.run import Calibration, RunConfig, RunResult, planning_problem, run_experiment
+from harness.specs import load_device, load_link
 
 LINKS = ["wifi", "3g"]
 

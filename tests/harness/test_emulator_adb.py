@@ -128,7 +128,7 @@ def test_two_devices_with_different_profiles_at_once(
 
 
 def test_reserved_emulator_ports_are_refused() -> None:
-    from harness.errors import UsageError
+    from models.errors import UsageError
 
     with pytest.raises(UsageError, match="5555-5585"):
         EmulatedDevice(port=5557, register=False).start()

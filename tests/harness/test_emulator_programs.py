@@ -18,7 +18,7 @@ from harness.emulator import EmulatedDevice
 from harness.emulator.programs import BUILTIN_PROGRAMS
 from harness.emulator.shell import Shell
 from harness.emulator.system import AndroidSystem
-from harness.profiles import DeviceProfile, load_device
+from harness.specs import DeviceSpec, load_device
 
 REMOTE = "/data/local/tmp"
 _NUM = r"([0-9.]+(?:e[+-]?\d+)?)"
@@ -196,7 +196,7 @@ def test_killing_the_adb_client_stops_the_runner(emulated_device: EmulatedDevice
     assert battery.power_mw() == idle_mw
 
 
-def _direct_system(profile: DeviceProfile, root: Path) -> AndroidSystem:
+def _direct_system(profile: DeviceSpec, root: Path) -> AndroidSystem:
     """The emulated device's image and programs without the adb transport (cheap, one per profile)."""
     system = AndroidSystem(profile, root, serial=f"emulated-{profile.name}", programs={})
     system.builtin_files.update(BUILTIN_PROGRAMS)

@@ -14,7 +14,7 @@ from harness.emulator.programs import BUILTIN_PROGRAMS
 from harness.emulator.shell import Shell
 from harness.emulator.shell_syntax import ShellSyntaxError, parse
 from harness.emulator.system import AndroidSystem
-from harness.profiles import load_device
+from harness.specs import load_device
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import LinkError
 from harness.links import ShapedLink, measure_link, netns
-from harness.profiles import load_link
+from harness.specs import load_link
+from models.errors import LinkError
 
 privileged = pytest.mark.skipif(
     not netns.has_net_admin(), reason="needs root or CAP_NET_ADMIN and the ip/tc tools (tc shaping)"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
-from harness.profile_rows import ProfileRow, append_rows
+from models.profile_rows import ProfileRow, append_rows
 
 MOBILE_MS = [30.0, 800.0, 10.0]
 CLOUD_MS = [3.0, 8.0, 1.0]

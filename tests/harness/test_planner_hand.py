@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import pytest
 
-from harness.errors import InfeasibleError
 from harness.planner import Constraints, Objective, PlanningProblem, SegmentCosts, baselines, evaluate, plan
-from harness.profiles import load_link
+from harness.specs import load_link
+from models.errors import InfeasibleError
 
 
 @pytest.fixture(scope="module")

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.errors import InfeasibleError, ProfileError, UnknownLinkError, UsageError
 from harness.planner import Constraints, Objective, SegmentCosts, build_problem, evaluate, plan
-from harness.profile_rows import ProfileRow, append_rows
-from harness.profiles import load_device
+from harness.specs import load_device
+from models.errors import InfeasibleError, ProfileError, UnknownLinkError, UsageError
+from models.profile_rows import ProfileRow, append_rows
 
 MOBILE_MS = [30.0, 80.0, 10.0, 5.0]
 CLOUD_MS = [3.0, 8.0, 1.0, 0.5]

@@ -7,7 +7,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness.errors import InfeasibleError
 from harness.planner import (
     Constraints,
     Objective,
@@ -20,7 +19,8 @@ from harness.planner import (
 from harness.planner.brute_force import all_schedules
 from harness.planner.costmodel import METRICS
 from harness.planner.objectives import budget_limit
-from harness.profiles import LinkProfile
+from harness.specs import LinkSpec
+from models.errors import InfeasibleError
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 OBJECTIVES = [Objective("latency"), Objective("energy"), Objective("weighted", 1.0, 0.25)]
@@ -37,7 +37,7 @@ def problems(draw: st.DrawFn, max_n: int = 14) -> PlanningProblem:
     cost = st.floats(0.0, 500.0).map(lambda v: 0.0 if v < 1e-3 else v)
     size = st.integers(0, 2_000_000)
     training = draw(st.booleans())
-    link = LinkProfile(
+    link = LinkSpec(
         name="random",
         up_mbps=draw(st.floats(0.1, 100.0)),
         down_mbps=draw(st.floats(0.1, 200.0)),
@@ -175,7 +175,7 @@ def test_free_transfers_put_every_segment_where_it_is_cheapest(n: int, data: st.
     segments = SegmentCosts(
         mobile_ms=mobile, mobile_mj=mobile, cloud_ms=cloud, out_bytes=np.zeros(n), input_bytes=0
     )
-    link = LinkProfile(
+    link = LinkSpec(
         name="free",
         up_mbps=1,
         down_mbps=1,
@@ -215,7 +215,7 @@ def test_breakdown_parts_add_up(phase: str) -> None:
         cloud_backward_ms=rng.uniform(0.1, 9, n),
         param_bytes=rng.integers(0, 10**6, n),
     )
-    link = LinkProfile(
+    link = LinkSpec(
         name="x",
         up_mbps=5.85,
         down_mbps=13.76,

@@ -11,10 +11,10 @@ import pytest
 from harness.cli import main
 from harness.devices.adb import AdbDevice, RetryPolicy
 from harness.emulator import EmulatedDevice
-from harness.errors import DeviceDisconnectedError
-from harness.profile_rows import ProfileRow, read_profile, segment_rows, whole_model_row
 from harness.profiling import JobListener, JobResult, ProfileSettings, profile_device, profile_devices
 from models.bundle import read_manifest
+from models.errors import DeviceDisconnectedError
+from models.profile_rows import ProfileRow, read_profile, segment_rows, whole_model_row
 
 # short runs: the suite's budget, not the defaults a user gets
 QUICK = ProfileSettings(runs=10, warmup_min_secs=0.02)

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from harness.devices.local import LocalDevice
-from harness.profile_rows import read_profile, segment_rows, whole_model_row
-from harness.profiles import load_device
 from harness.profiling import ProfileSettings, profile_device
+from harness.specs import load_device
 from models.bundle import read_manifest
+from models.profile_rows import read_profile, segment_rows, whole_model_row
 
 FAST = ProfileSettings(runs=5, warmup_runs=1, warmup_min_secs=0.0, backward=False)
 

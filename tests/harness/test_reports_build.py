@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from harness.cli import main
-from harness.errors import UsageError
 from harness.reports import build_report, summarize
 from harness.reports.schema import LINKS_COLUMNS, MEASUREMENT_COLUMNS, PLAN_COLUMNS, SUMMARY_COLUMNS
+from models.errors import UsageError
 
 # A 2-segment model on one link: schedules MM (mobile-only), CM, MC, CC (cloud-only).
 PREDICTED = {"MM": (40.0, 60.0), "MC": (30.0, 45.0), "CC": (50.0, 20.0), "CM": (70.0, 35.0)}  # ms, mJ

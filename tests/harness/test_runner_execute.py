@@ -10,11 +10,11 @@ import pytest
 
 from harness.devices.local import LocalDevice
 from harness.links import ShapedLink, measure_link
-from harness.profiles import load_device, load_link
 from harness.runner.cloud import start_local_server
 from harness.runner.execute import ScheduleExecutor
 from harness.runner.reference import check_output, reference_output
 from harness.runner.stages import split_stages, stages_from_label
+from harness.specs import load_device, load_link
 from models.bundle import read_manifest
 from server.client import CloudClient
 

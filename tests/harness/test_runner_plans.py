@@ -9,10 +9,10 @@ import pytest
 
 from harness.cli import main
 from harness.planner import Constraints, Objective, build_problem, plan
-from harness.profile_rows import ProfileRow
-from harness.profiles import load_link
 from harness.reports.schema import PLAN_COLUMNS
 from harness.runner.run import plan_rows, planning_link
+from harness.specs import load_link
+from models.profile_rows import ProfileRow
 
 
 def _frame(latencies: list[float], device: str) -> pd.DataFrame:

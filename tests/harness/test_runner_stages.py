@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness.errors import UsageError
-from harness.profiles import load_link
 from harness.runner.execute import adapt_tensor, finish_output
 from harness.runner.run import planning_link
 from harness.runner.stages import Stage, schedule_label, split_stages, stages_from_label
+from harness.specs import load_link
 from models.bundle import QuantParams, TensorSpec
+from models.errors import UsageError
 
 
 def test_multi_hop_schedule_becomes_alternating_stages() -> None:

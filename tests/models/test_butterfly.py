@@ -7,7 +7,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.errors import InvalidCutError, UsageError
 from models.butterfly import (
     ACTIVATION_RANGES,
     REDUCE_LAYER,
@@ -21,6 +20,7 @@ from models.butterfly import (
     insert_butterfly,
     quantize_features,
 )
+from models.errors import InvalidCutError, UsageError
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import pytest
 
 from harness.cli import main
 from harness.cli.butterfly_cmd import parse_channels
-from harness.errors import UsageError
+from models.errors import UsageError
 
 
 def _image_folder(root):

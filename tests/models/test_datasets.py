@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness.errors import DatasetError
 from models.datasets import load_dataset, load_digits, load_image_folder
+from models.errors import DatasetError
 
 
 def test_digits_shapes_ranges_and_split():

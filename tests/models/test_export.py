@@ -16,8 +16,8 @@ import keras
 import numpy as np
 import pytest
 
-from harness.errors import CacheError, InvalidCutError, UsageError
 from models.bundle import read_manifest
+from models.errors import CacheError, InvalidCutError, UsageError
 from models.export import STATS, export_bundle
 from models.graph import analyze
 from models.runtime import SegmentChain, SegmentRunner, dequantize, quantize

@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from harness.errors import UsageError
+from models.errors import UsageError
 from models.feature_pca import PCA_REDUCE_LAYER, FeaturePCA, cut_features, fit_cut_pca, insert_pca
 
 

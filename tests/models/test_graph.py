@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 import pytest
 
-from harness.errors import InvalidCutError
+from models.errors import InvalidCutError
 from models.graph import LayerGraph, analyze
 from models.zoo import build_model
 

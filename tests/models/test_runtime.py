@@ -8,8 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from harness.errors import BackendError
 from models.bundle import QuantParams
+from models.errors import BackendError
 from models.runtime import SegmentChain, backend_name, quantize, requantize
 
 

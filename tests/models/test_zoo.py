@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.errors import ModelFileError, UnknownModelError
+from models.errors import ModelFileError, UnknownModelError
 from models.zoo import MODEL_NAMES, build_model, input_shape, load_model
 
 

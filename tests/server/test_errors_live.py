@@ -12,7 +12,7 @@ import httpx
 import numpy as np
 import pytest
 
-from harness.errors import ServerRejectedError, ServerUnavailableError
+from models.errors import ServerRejectedError, ServerUnavailableError
 from server import wire
 from server.background import BackgroundServer
 from server.client import CloudClient

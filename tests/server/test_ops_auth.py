@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from harness.errors import BundleError, ServerRejectedError
-from harness.profile_rows import COLUMNS, WHOLE_MODEL_SEGMENT, ProfileRow
+from models.errors import BundleError, ServerRejectedError
+from models.profile_rows import COLUMNS, WHOLE_MODEL_SEGMENT, ProfileRow
 from server.background import BackgroundServer
 from server.client import CloudClient, parse_server_timing
 from server.registry import discover_bundles

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from harness.errors import ServerUnavailableError
+from models.errors import ServerUnavailableError
 from models.runtime import SegmentChain
 from server.client import CloudClient
 

@@ -238,7 +238,7 @@ def benchmark_model(p: Process) -> int:
         log("Benchmarking failed.", "ERROR")
         return 1
     log(f"Loaded model {graph}")
-    from harness.errors import BackendError
+    from models.errors import BackendError
 
     use_default_delegates = values["use_xnnpack"] or "use_xnnpack" not in given
     try:

@@ -42,7 +42,7 @@ def chain_runner(p: Process) -> int:
     import numpy as np
 
     from harness.devices.slowdown import ComputePadding
-    from harness.errors import BackendError
+    from models.errors import BackendError
     from models.runtime import SegmentRunner, hand_over
 
     try:

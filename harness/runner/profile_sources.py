@@ -18,15 +18,15 @@ from pathlib import Path
 from typing import Any
 
 from harness.devices.base import Device
-from harness.errors import ProfileError
-from harness.profile_rows import (
+from harness.profiling import DEFAULT_OUT_ROOT, JobListener, ProfileSettings, profile_device
+from models.bundle import BundleManifest
+from models.errors import ProfileError
+from models.profile_rows import (
     COLUMNS,
     ProfileRow,
     append_rows,
     read_profile,
 )
-from harness.profiling import DEFAULT_OUT_ROOT, JobListener, ProfileSettings, profile_device
-from models.bundle import BundleManifest
 
 __all__ = ["cloud_profile_rows", "ensure_mobile_profile", "write_rows"]
 

@@ -1,4 +1,6 @@
-"""The one exception tree of the JointDNN harness.
+"""The one exception tree of the JointDNN harness (models, harness and server alike).
+
+It lives in ``models`` because every package may import it: ``server`` depends on ``models`` only.
 
 Every error the product raises on purpose derives from :class:`JointDNNError`; the CLI turns each into a
 one-line message and a non-zero exit, the server maps them to 4xx/5xx JSON bodies, and nothing else
@@ -9,8 +11,9 @@ needs to know about the libraries underneath (TensorFlow, LiteRT, adbutils, http
     │   ├── UnknownModelError       model name not in the zoo (lists the known ones)
     │   ├── InvalidCutError         a layer that is not a cut point (says why, names the nearest cuts)
     │   ├── ModelFileError          a user model file that is missing or corrupt
-    │   ├── ProfileError            a profile CSV/YAML that is missing, malformed or inconsistent
-    │   ├── UnknownLinkError        a link profile name that does not exist
+    │   ├── ProfileError            measured profile rows (CSV) that are missing, malformed or inconsistent
+    │   ├── SpecError               a YAML spec (device, link) that is missing or invalid
+    │   │   └── UnknownLinkError    a link spec name that does not exist
     │   ├── BundleError             a bundle directory / manifest that is missing or corrupt
     │   └── DatasetError            a data set name or image folder that cannot be loaded
     ├── CacheError                  the artifact cache cannot be read or written
@@ -52,6 +55,7 @@ __all__ = [
     "ServerError",
     "ServerRejectedError",
     "ServerUnavailableError",
+    "SpecError",
     "UnknownLinkError",
     "UnknownModelError",
     "UsageError",
@@ -83,11 +87,15 @@ class ModelFileError(UsageError):
 
 
 class ProfileError(UsageError):
-    """A profile (CSV rows or YAML) that is missing, malformed or inconsistent."""
+    """Measured profile rows (CSV) that are missing, malformed or inconsistent."""
 
 
-class UnknownLinkError(UsageError):
-    """A wireless link profile name that does not exist."""
+class SpecError(UsageError):
+    """A YAML spec (device power model, wireless link) that is missing, unreadable or invalid."""
+
+
+class UnknownLinkError(SpecError):
+    """A wireless link spec name that does not exist."""
 
 
 class BundleError(UsageError):

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.errors import ProfileError
+from models.errors import ProfileError
 
 __all__ = [
     "COLUMNS",

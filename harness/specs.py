@@ -1,6 +1,7 @@
-"""Typed, validated YAML profiles: wireless links and device power models.
+"""Typed, validated YAML specs: wireless links and device power models.
 
-Built-in profiles ship in the ``device_profiles`` package (``links/*.yaml``, ``devices/*.yaml``); users
+A *spec* describes (YAML, written by hand); a *profile* is measured rows (:mod:`models.profile_rows`).
+Built-in specs ship in the ``device_profiles`` package (``links/*.yaml``, ``devices/*.yaml``); users
 add their own by passing a path to a YAML file instead of a name, or by dropping files into
 ``./device_profiles/{links,devices}/`` in the working directory (those win over the built-ins).
 """
@@ -13,11 +14,11 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, Field, ValidationError
 
-from harness.errors import ProfileError, UnknownLinkError
+from models.errors import SpecError, UnknownLinkError
 
 __all__ = [
-    "DeviceProfile",
-    "LinkProfile",
+    "DeviceSpec",
+    "LinkSpec",
     "builtin_profiles_dir",
     "device_names",
     "link_names",
@@ -26,7 +27,7 @@ __all__ = [
 ]
 
 
-class LinkProfile(BaseModel):
+class LinkSpec(BaseModel):
     """A wireless link: bandwidths, round trip, and the radio power model P = alpha * Mbps + beta."""
 
     name: str
@@ -55,12 +56,12 @@ class LinkProfile(BaseModel):
     def download_power_mw(self) -> float:  # radio power while receiving at full downlink rate
         return self.alpha_down_mw_per_mbps * self.down_mbps + self.beta_mw
 
-    def with_bandwidth(self, up_mbps: float, down_mbps: float | None = None) -> LinkProfile:
+    def with_bandwidth(self, up_mbps: float, down_mbps: float | None = None) -> LinkSpec:
         """A copy with other bandwidths (for sweeps)."""
         return self.model_copy(update={"up_mbps": up_mbps, "down_mbps": down_mbps or self.down_mbps})
 
 
-class DeviceProfile(BaseModel):
+class DeviceSpec(BaseModel):
     """A device's facts and power model (mW); energy in mJ = mW * s."""
 
     name: str
@@ -106,9 +107,9 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as exc:
-        raise ProfileError(f"cannot read profile {path}: {exc}") from None
+        raise SpecError(f"cannot read profile {path}: {exc}") from None
     if not isinstance(data, dict):
-        raise ProfileError(f"profile {path} must be a YAML mapping")
+        raise SpecError(f"profile {path} must be a YAML mapping")
     return data
 
 
@@ -119,7 +120,7 @@ def _names(kind: str) -> dict[str, Path]:
         for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
             try:
                 data = _read_yaml(path)
-            except ProfileError:
+            except SpecError:
                 continue
             for name in [str(data.get("name", path.stem)), *map(str, data.get("aliases", []))]:
                 found[name.lower()] = path
@@ -127,12 +128,12 @@ def _names(kind: str) -> dict[str, Path]:
 
 
 def link_names() -> list[str]:
-    """Canonical names of every link profile that can be loaded by name."""
+    """Canonical names of every link spec that can be loaded by name."""
     return sorted({str(_read_yaml(p).get("name", p.stem)) for p in _names("links").values()})
 
 
 def device_names() -> list[str]:
-    """Canonical names of every device power profile that can be loaded by name."""
+    """Canonical names of every device power spec that can be loaded by name."""
     return sorted({str(_read_yaml(p).get("name", p.stem)) for p in _names("devices").values()})
 
 
@@ -140,34 +141,34 @@ def _load(kind: str, name_or_path: str | Path) -> tuple[Path, dict[str, Any]]:
     candidate = Path(name_or_path)
     if candidate.suffix in {".yaml", ".yml"}:
         if not candidate.is_file():
-            raise ProfileError(f"profile file {candidate} does not exist")
+            raise SpecError(f"profile file {candidate} does not exist")
         return candidate, _read_yaml(candidate)
     path = _names(kind).get(str(name_or_path).lower())
     if path is None:
         known = ", ".join(link_names() if kind == "links" else device_names())
-        error = UnknownLinkError if kind == "links" else ProfileError
+        error = UnknownLinkError if kind == "links" else SpecError
         raise error(
             f"unknown {kind[:-1]} profile {str(name_or_path)!r}; known: {known} (or give a .yaml path)"
         )
     return path, _read_yaml(path)
 
 
-def load_link(name_or_path: str | Path) -> LinkProfile:
-    """Load a link profile by name/alias (``3g``, ``4G``, ``lte``, ``wifi``) or from a YAML path."""
+def load_link(name_or_path: str | Path) -> LinkSpec:
+    """Load a link spec by name/alias (``3g``, ``4G``, ``lte``, ``wifi``) or from a YAML path."""
     path, data = _load("links", name_or_path)
     try:
-        return LinkProfile.model_validate(data)
+        return LinkSpec.model_validate(data)
     except ValidationError as exc:
-        raise ProfileError(f"link profile {path} is invalid: {_first_error(exc)}") from None
+        raise SpecError(f"link profile {path} is invalid: {_first_error(exc)}") from None
 
 
-def load_device(name_or_path: str | Path) -> DeviceProfile:
-    """Load a device power profile by name or from a YAML path."""
+def load_device(name_or_path: str | Path) -> DeviceSpec:
+    """Load a device power spec by name or from a YAML path."""
     path, data = _load("devices", name_or_path)
     try:
-        return DeviceProfile.model_validate(data)
+        return DeviceSpec.model_validate(data)
     except ValidationError as exc:
-        raise ProfileError(f"device profile {path} is invalid: {_first_error(exc)}") from None
+        raise SpecError(f"device profile {path} is invalid: {_first_error(exc)}") from None
 
 
 def _first_error(exc: ValidationError) -> str:
