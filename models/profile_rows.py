@@ -13,11 +13,14 @@ import csv
 import io
 import math
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 
+from models.benchmark import BenchmarkStats
+from models.bundle import BundleManifest
 from models.errors import ProfileError
 
 __all__ = [
@@ -25,9 +28,12 @@ __all__ = [
     "REQUIRED_COLUMNS",
     "WHOLE_MODEL_SEGMENT",
     "ProfileRow",
+    "Unit",
     "append_rows",
+    "measured_row",
     "read_profile",
     "segment_rows",
+    "units_of",
     "whole_model_row",
 ]
 
@@ -62,7 +68,83 @@ class ProfileRow:
 
 
 COLUMNS: list[str] = [f.name for f in fields(ProfileRow)]
-REQUIRED_COLUMNS: list[str] = COLUMNS[:16]
+# every profile has these; the ones with a default were added later and are filled in when missing
+REQUIRED_COLUMNS: list[str] = [
+    f.name for f in fields(ProfileRow) if f.default is MISSING and f.default_factory is MISSING
+]
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One thing to benchmark: a segment (index >= 0) or the whole model (index -1)."""
+
+    index: int
+    file: str
+    sha256: str
+    first_layer: str
+    last_layer: str
+    in_bytes: int
+    out_bytes: int
+    param_bytes: int  # float32 trainable weights
+
+
+def units_of(manifest: BundleManifest, *, whole_model: bool = True) -> list[Unit]:
+    """Every segment of the bundle in order, then the whole model if the bundle has one."""
+    units = [
+        Unit(
+            index=seg.index,
+            file=seg.file,
+            sha256=seg.sha256,
+            first_layer=seg.first_layer,
+            last_layer=seg.last_layer,
+            in_bytes=seg.input.nbytes,
+            out_bytes=seg.out_bytes,
+            param_bytes=seg.params * 4,
+        )
+        for seg in manifest.segments
+    ]
+    if whole_model and manifest.whole_file:
+        first, last = manifest.segments[0], manifest.segments[-1]
+        units.append(
+            Unit(
+                index=WHOLE_MODEL_SEGMENT,
+                file=manifest.whole_file,
+                sha256=manifest.whole_sha256 or "",
+                first_layer="<whole>",
+                last_layer=last.last_layer,
+                in_bytes=first.input.nbytes,
+                out_bytes=last.out_bytes,
+                param_bytes=sum(seg.params for seg in manifest.segments) * 4,
+            )
+        )
+    return units
+
+
+def measured_row(
+    manifest: BundleManifest, unit: Unit, stats: BenchmarkStats, *, threads: int, device: str, runtime: str
+) -> ProfileRow:
+    """The row of one measured unit (timestamped now); energy as the stats carry it (NaN if none)."""
+    return ProfileRow(
+        model=manifest.model,
+        quant=manifest.quant,
+        segment=unit.index,
+        first_layer=unit.first_layer,
+        last_layer=unit.last_layer,
+        out_bytes=unit.out_bytes,
+        latency_ms_median=stats.median_ms,
+        latency_ms_p10=stats.p10_ms,
+        latency_ms_p90=stats.p90_ms,
+        runs=stats.count,
+        energy_mj=stats.energy_mj,
+        power_mw=stats.power_mw,
+        threads=threads,
+        device=device,
+        runtime=runtime,
+        timestamp=datetime.now(UTC).isoformat(timespec="seconds"),
+        artifact_sha256=unit.sha256,
+        in_bytes=unit.in_bytes,
+        param_bytes=unit.param_bytes,
+    )
 
 
 def append_rows(path: Path, rows: list[ProfileRow]) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from models.benchmark import random_tensor
 from models.bundle import BundleManifest, QuantParams, read_manifest
 from models.errors import BackendError
 
@@ -167,12 +168,7 @@ class SegmentRunner:
 
     def random_input(self, rng: np.random.Generator) -> np.ndarray:
         """A random input of the right shape and dtype (for benchmarking)."""
-        if np.issubdtype(self.input_dtype, np.integer):
-            info = np.iinfo(self.input_dtype)
-            return rng.integers(info.min, info.max, size=self.input_shape, endpoint=True).astype(
-                self.input_dtype
-            )
-        return rng.standard_normal(self.input_shape).astype(self.input_dtype)
+        return random_tensor(self.input_shape, self.input_dtype, rng)
 
 
 @dataclass

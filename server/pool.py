@@ -19,14 +19,14 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from models.benchmark import LoopSettings, run_loop
 from models.bundle import BundleManifest
-from models.profile_rows import WHOLE_MODEL_SEGMENT, ProfileRow
+from models.profile_rows import WHOLE_MODEL_SEGMENT, ProfileRow, Unit, measured_row, units_of
 from models.runtime import SegmentChain, SegmentRunner, backend_name, quantize
 
 __all__ = ["ModelPool", "PoolRun", "QueueFullError", "TensorMismatchError"]
@@ -205,63 +205,31 @@ class ModelPool:
         return rows
 
     def _profile_on_chain(self, runs: int, device: str) -> list[ProfileRow]:
+        units = {unit.index: unit for unit in units_of(self.manifest)}
+        settings = LoopSettings(
+            runs=runs, warmup_runs=1, warmup_min_secs=0.0
+        )  # warm-up: first invoke allocates
+
+        def row(runner: SegmentRunner, unit: Unit) -> ProfileRow:
+            x = runner.random_input(np.random.default_rng(0))
+            stats = run_loop(lambda: runner.run(x), settings).stats(settings)
+            return measured_row(
+                self.manifest, unit, stats, threads=self.threads, device=device, runtime=backend_name()
+            )
+
         with self._checkout() as (chain, _began):
-            rng = np.random.default_rng(0)
-            stamp = datetime.now(UTC).isoformat(timespec="seconds")
-            rows = []
-            for seg, runner in zip(self.manifest.segments, chain.runners, strict=True):
-                stats = _time_runner(runner, rng, runs)
-                rows.append(
-                    self._row(seg.index, seg.first_layer, seg.last_layer, seg.out_bytes, seg.input.nbytes,
-                              stats, runs, device, stamp, seg.sha256)
-                )  # fmt: skip
-            whole_file = self.manifest.whole_file
-            if whole_file and (self.bundle_dir / whole_file).is_file():
+            rows = [
+                row(runner, units[seg.index])
+                for seg, runner in zip(self.manifest.segments, chain.runners, strict=True)
+            ]
+            whole = units.get(WHOLE_MODEL_SEGMENT)
+            if whole is not None and (self.bundle_dir / whole.file).is_file():
                 with self._whole_lock:  # one whole-model interpreter, one profiling thread at a time
                     if self._whole is None:
-                        self._whole = SegmentRunner(self.bundle_dir / whole_file, num_threads=self.threads)
-                    stats = _time_runner(self._whole, rng, runs)
-                rows.append(
-                    self._row(WHOLE_MODEL_SEGMENT, "<whole>", "<whole>", self.manifest.output.nbytes,
-                              self.manifest.input.nbytes, stats, runs, device, stamp,
-                              self.manifest.whole_sha256 or "")
-                )  # fmt: skip
+                        self._whole = SegmentRunner(self.bundle_dir / whole.file, num_threads=self.threads)
+                    rows.append(row(self._whole, whole))
             return rows
-
-    def _row(
-        self,
-        segment: int,
-        first: str,
-        last: str,
-        out_bytes: int,
-        in_bytes: int,
-        stats: tuple[float, float, float],
-        runs: int,
-        device: str,
-        stamp: str,
-        sha: str,
-    ) -> ProfileRow:
-        median, p10, p90 = stats
-        return ProfileRow(
-            model=self.manifest.model, quant=self.manifest.quant, segment=segment, first_layer=first,
-            last_layer=last, out_bytes=out_bytes, latency_ms_median=median, latency_ms_p10=p10,
-            latency_ms_p90=p90, runs=runs, energy_mj=math.nan, power_mw=math.nan, threads=self.threads,
-            device=device, runtime=backend_name(), timestamp=stamp, artifact_sha256=sha, in_bytes=in_bytes,
-        )  # fmt: skip
 
     def close(self) -> None:
         """Stop the threads (waiting for running inferences)."""
         self._executor.shutdown(wait=True, cancel_futures=True)
-
-
-def _time_runner(runner: SegmentRunner, rng: np.random.Generator, runs: int) -> tuple[float, float, float]:
-    """Median, p10 and p90 latency (ms) of ``runs`` invocations after one warm-up."""
-    x = runner.random_input(rng)
-    runner.run(x)  # warm-up: first invoke allocates
-    times = np.empty(runs)
-    for i in range(runs):
-        t0 = time.perf_counter()
-        runner.run(x)
-        times[i] = (time.perf_counter() - t0) * 1e3
-    p10, median, p90 = np.percentile(times, [10, 50, 90])
-    return float(median), float(p10), float(p90)

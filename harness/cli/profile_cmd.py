@@ -146,7 +146,7 @@ def profile(
         max_secs=max_secs,
         use_xnnpack=xnnpack,
         taskset_mask=taskset,
-        energy=energy,
+        measure_energy=energy,
         backward=backward,
         force=force,
     )

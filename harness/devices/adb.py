@@ -26,13 +26,21 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import adbutils
 import numpy as np
 from adbutils.errors import AdbError
 
-from harness.devices.base import BenchmarkStats, ChainRun, DeviceFacts, PushResult
+from harness.devices.base import (
+    BenchmarkSettings,
+    BenchmarkStats,
+    ChainRun,
+    DeviceCapabilities,
+    DeviceFacts,
+    EnergySource,
+    PushResult,
+)
 from harness.devices.battery import (
     BATTERY_DIR,
     BatterySampler,
@@ -73,9 +81,16 @@ CHAIN_RUNNER_REMOTE = f"{REMOTE_TMP}/jointdnn_chain_runner"
 BENCHMARK_BINARY_ENV = "JOINTDNN_BENCHMARK_MODEL"  # host path of benchmark_model for the device's ABI
 CHAIN_RUNNER_ENV = "JOINTDNN_CHAIN_RUNNER"  # host path of jointdnn_chain_runner for the device's ABI
 _SYNC_CHUNK = 64 * 1024  # bytes per sync DATA packet (the protocol's maximum)
-_TRANSIENT = (AdbError, ConnectionError, TimeoutError, socket.timeout, OSError, EOFError)
+# Failures in transit, worth retrying: the adb server or the device dropped or stalled the connection.
+# Other OSErrors (PermissionError, FileNotFoundError, ... on the host) are local and fail at once.
+_TRANSIENT = (AdbError, ConnectionError, TimeoutError, socket.timeout, EOFError)
 
 T = TypeVar("T")
+
+if TYPE_CHECKING:
+    import keras
+
+    from models.graph import LayerGraph
 
 
 def adb_client() -> adbutils.AdbClient:
@@ -151,7 +166,7 @@ class AdbDevice:
         self._idle: list[PowerSample] = []
         self._idle_at = -math.inf
         self._sign = 0  # calibrated discharge sign, 0 = not yet
-        self.last_energy_source = ""  # "battery" or "power-model" or "" for the last benchmark
+        self._energy_source: EnergySource = ""  # of the last benchmark
 
     # ------------------------------------------------------------------ selection and transport
 
@@ -193,7 +208,10 @@ class AdbDevice:
             return False
 
     def _with_retry(self, what: str, action: Callable[[], T]) -> T:
-        """Run ``action``; retry transient adb failures with backoff; raise DeviceDisconnectedError at the end."""
+        """Run ``action``; retry transient adb failures with backoff; raise DeviceDisconnectedError at the end.
+
+        Only failures in transit (:data:`_TRANSIENT`) are retried; a local ``OSError`` fails at once.
+        """
         delay = self.retry.backoff_s
         last: Exception | None = None
         for attempt in range(self.retry.attempts):
@@ -205,6 +223,8 @@ class AdbDevice:
                 if attempt + 1 < self.retry.attempts:
                     time.sleep(delay)
                     delay *= 2
+            except OSError as exc:  # local (a file that is not there, not readable): retrying can't help
+                raise DeviceError(f"{what} on {self.serial} failed on this host: {exc}") from exc
         if not self.is_connected():
             raise DeviceDisconnectedError(
                 f"device {self.serial} disconnected during {what} (after {self.retry.attempts} tries): {last}"
@@ -460,43 +480,55 @@ class AdbDevice:
 
     # ------------------------------------------------------------------ running
 
-    def benchmark(
-        self,
-        model_path: str,
-        *,
-        threads: int = 1,
-        runs: int = 50,
-        warmup_runs: int = 1,
-        warmup_min_secs: float = 0.5,
-        min_secs: float = 0.0,
-        max_secs: float = 150.0,
-        use_xnnpack: bool | None = None,
-        taskset_mask: str | None = None,
-        measure_energy: bool = False,
-    ) -> BenchmarkStats:
+    @property
+    def runtime(self) -> str:
+        return "benchmark_model"
+
+    @property
+    def capabilities(self) -> DeviceCapabilities:
+        """A fuel gauge to sample; no backward-pass timing yet (``benchmark_model`` runs forward only)."""
+        return DeviceCapabilities(backward=False, battery=True)
+
+    @property
+    def last_energy_source(self) -> EnergySource:
+        return self._energy_source
+
+    def measure_backward(
+        self, model: keras.Model, graph: LayerGraph, start: int, stop: int, *, runs: int, threads: int
+    ) -> tuple[float, float]:
+        """Not available over ADB yet: ``benchmark_model`` only times the forward pass."""
+        raise DeviceError(
+            f"{self.serial} cannot time the backward pass (benchmark_model runs inference only); "
+            "profile training costs with --device local"
+        )
+
+    def benchmark(self, model_path: str, settings: BenchmarkSettings) -> BenchmarkStats:
         """Run ``benchmark_model`` on a device path and parse its output (stdout + stderr).
 
         With ``measure_energy`` the run lasts at least ``energy_window_s`` and the fuel gauge is
         sampled in parallel; energy falls back to the power profile when no drain is visible.
         """
         binary = self.ensure_benchmark_model()
-        if measure_energy:
-            min_secs = max(min_secs, self.energy_window_s)
+        threads, measure_energy = settings.threads, settings.measure_energy
+        min_secs = max(settings.min_secs, self.energy_window_s) if measure_energy else settings.min_secs
         args = [
             binary,
             f"--graph={model_path}",
             f"--num_threads={threads}",
-            f"--num_runs={runs}",
-            f"--warmup_runs={warmup_runs}",
-            f"--warmup_min_secs={warmup_min_secs:g}",
+            f"--num_runs={settings.runs}",
+            f"--warmup_runs={settings.warmup_runs}",
+            f"--warmup_min_secs={settings.warmup_min_secs:g}",
             f"--min_secs={min_secs:g}",
-            f"--max_secs={max_secs:g}",
+            f"--max_secs={settings.max_secs:g}",
         ]
-        if use_xnnpack is not None:
-            args.append(f"--use_xnnpack={'true' if use_xnnpack else 'false'}")
-        if taskset_mask:
-            args = ["taskset", taskset_mask, *args]
-        timeout = max_secs + 60.0
+        if settings.run_delay_s > 0:
+            args.append(f"--run_delay={settings.run_delay_s:g}")
+        if settings.use_xnnpack is not None:
+            args.append(f"--use_xnnpack={'true' if settings.use_xnnpack else 'false'}")
+        if settings.taskset_mask:
+            args = ["taskset", settings.taskset_mask, *args]
+        timeout = settings.max_secs + 60.0
+        self._energy_source = ""
         if not measure_energy:
             started = time.perf_counter()
             result = self.shell(args, timeout_s=timeout)
@@ -516,16 +548,16 @@ class AdbDevice:
             idle, sampler.within(started, ended), self._sign or 1, window=(started, ended)
         )
         if excess is not None:
-            self.last_energy_source = "battery"
-            inferences = stats.count + (stats.warmup_count or warmup_runs)
+            self._energy_source = "battery"
+            inferences = stats.count + (stats.warmup_count or settings.warmup_runs)
             energy = energy_per_inference_mj(excess, wall_s, inferences)
             power = energy / stats.mean_ms * 1e3 if stats.mean_ms > 0 else excess
         elif self.power_profile is not None:
-            self.last_energy_source = "power-model"
+            self._energy_source = "power-model"
             power = self.power_profile.compute_power_mw(threads)
             energy = self.power_profile.compute_energy_mj(stats.mean_ms, threads)
         else:
-            self.last_energy_source = ""
+            self._energy_source = ""
             return stats
         return stats.with_energy(energy, power)
 

@@ -8,27 +8,34 @@ emulator, the emulated Android device and the host itself are interchangeable.
 
 from __future__ import annotations
 
-import math
 import re
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, NamedTuple, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 
+from models.benchmark import BenchmarkSettings, BenchmarkStats
+
+if TYPE_CHECKING:
+    import keras
+
+    from models.graph import LayerGraph
+
 __all__ = [
+    "BenchmarkSettings",
     "BenchmarkStats",
     "ChainRun",
     "Device",
+    "DeviceCapabilities",
     "DeviceFacts",
     "PushResult",
     "device_slug",
 ]
 
 DeviceKind = Literal["local", "adb"]
-
-_Z10 = 1.2815515655446004  # standard normal quantile of 0.90: p90 ~ mean + z * std
+EnergySource = Literal["battery", "power-model", ""]  # "" = no energy figure
 
 
 def device_slug(text: str) -> str:
@@ -64,112 +71,6 @@ class DeviceFacts:
         return device_slug(f"{self.model}-{self.hardware_serial or self.serial}")
 
 
-@dataclass
-class BenchmarkStats:
-    """Statistics of one ``benchmark_model`` run (or its in-process equivalent), times in µs as printed.
-
-    ``count``..``std_us`` come from the measured-run ``count= first= curr= min= max= avg= std=`` line;
-    ``p5_us``/``median_us``/``p95_us`` only from versions that print percentiles; the ``*_inference_us``
-    fields from the ``Inference timings in us:`` (or older ``Average inference timings``) summary line.
-    Fields that a version does not print are NaN. ``energy_mj``/``power_mw`` are filled by devices that
-    measure energy (NaN otherwise); ``wall_s`` is the harness-side wall time of the whole call.
-    """
-
-    count: int = 0
-    first_us: float = math.nan
-    curr_us: float = math.nan
-    min_us: float = math.nan
-    max_us: float = math.nan
-    avg_us: float = math.nan
-    std_us: float = math.nan
-    p5_us: float = math.nan
-    median_us: float = math.nan
-    p95_us: float = math.nan
-    init_us: float = math.nan  # interpreter creation + allocation
-    first_inference_us: float = math.nan
-    warmup_avg_us: float = math.nan
-    inference_avg_us: float = math.nan
-    output_format: str = ""  # which known format was recognised (for diagnostics)
-    energy_mj: float = math.nan  # energy above idle per inference
-    power_mw: float = math.nan  # power above idle while the runner computed
-    wall_s: float = math.nan  # harness wall time of the call (push excluded)
-    samples_us: list[float] = field(default_factory=list)  # per-run times when the runner exposes them
-    warmup_count: int = 0  # runs of the warm-up phase (its stats line), 0 when not printed
-    warmup_min_secs: float = 0.0  # "Running benchmark for at least N iterations and at least S seconds"
-    min_secs: float = 0.0  # the same header of the measured phase
-
-    @property
-    def runner_s(self) -> float:
-        """Time the runner itself accounts for (s): init + warm-up phase + measured phase.
-
-        A phase lasts at least its runs × average and at least the seconds its header promised (the
-        tool keeps iterating until both hold), so each phase counts ``max(count · avg, min_secs)``.
-        """
-        init_s = 0.0 if math.isnan(self.init_us) else self.init_us / 1e6
-        warmup_s = 0.0 if math.isnan(self.warmup_avg_us) else self.warmup_count * self.warmup_avg_us / 1e6
-        measured_s = 0.0 if math.isnan(self.mean_ms) else self.count * self.mean_ms / 1e3
-        return init_s + max(warmup_s, self.warmup_min_secs) + max(measured_s, self.min_secs)
-
-    @property
-    def mean_ms(self) -> float:
-        """Mean latency (ms): the measured run's ``avg``, else the summary line's ``Inference (avg)``."""
-        value = self.avg_us if not math.isnan(self.avg_us) else self.inference_avg_us
-        return value / 1e3
-
-    @property
-    def median_ms(self) -> float:
-        """Median latency (ms): exact from per-run samples or ``median=``, else the mean."""
-        if self.samples_us:
-            return float(np.median(self.samples_us)) / 1e3
-        if not math.isnan(self.median_us) and (self.median_us > 0 or not self.mean_ms > 0):
-            return self.median_us / 1e3
-        return self.mean_ms  # no median printed, or it rounded to 0 µs on a sub-µs segment
-
-    def quantile_ms(self, q: float) -> float:
-        """Latency quantile ``q`` in (0, 1) in ms.
-
-        Exact from per-run samples when available; otherwise estimated from what ``benchmark_model``
-        prints: a normal approximation ``avg ± z·std`` clamped to ``[min, max]`` (``median`` ± the
-        printed p5/p95 spread when percentiles exist). The tool does not print p10/p90 itself.
-        """
-        if self.samples_us:
-            return float(np.quantile(self.samples_us, q)) / 1e3
-        center = self.median_ms * 1e3
-        if not math.isnan(self.p5_us) and not math.isnan(self.p95_us):
-            # p5/p95 are 1.645 sigma away; p10/p90 1.2816 sigma: scale the printed spread
-            side = self.p95_us if q > 0.5 else self.p5_us
-            value = center + (side - center) * (abs(_normal_z(q)) / 1.6448536269514722)
-        elif not math.isnan(self.std_us):
-            value = self.mean_ms * 1e3 + _normal_z(q) * self.std_us
-        else:
-            value = center
-        low = self.min_us if not math.isnan(self.min_us) else -math.inf
-        high = self.max_us if not math.isnan(self.max_us) else math.inf
-        return float(min(max(value, low), high)) / 1e3
-
-    @property
-    def p10_ms(self) -> float:
-        return self.quantile_ms(0.10)
-
-    @property
-    def p90_ms(self) -> float:
-        return self.quantile_ms(0.90)
-
-    def with_energy(self, energy_mj: float, power_mw: float) -> BenchmarkStats:
-        """A copy with the energy fields set."""
-        return replace(self, energy_mj=energy_mj, power_mw=power_mw)
-
-
-def _normal_z(q: float) -> float:
-    """Standard normal quantile (exact at 0.1/0.9/0.05/0.95; erfinv-free rational approx elsewhere)."""
-    table = {0.1: -_Z10, 0.9: _Z10, 0.05: -1.6448536269514722, 0.95: 1.6448536269514722, 0.5: 0.0}
-    if q in table:
-        return table[q]
-    from statistics import NormalDist
-
-    return NormalDist().inv_cdf(q)
-
-
 class ChainRun(NamedTuple):
     """Result of :meth:`Device.run_chain`; unpacks as ``(output, segment_ms, energy_mj)``."""
 
@@ -194,6 +95,14 @@ class PushResult:
         return self.files[name]
 
 
+@dataclass(frozen=True)
+class DeviceCapabilities:
+    """What a device can measure beyond forward timings; the profiling job asks, never guesses."""
+
+    backward: bool = False  # can time the backward pass of a segment (training plans)
+    battery: bool = False  # has a fuel gauge to sample (energy may still fall back to the power model)
+
+
 @runtime_checkable
 class Device(Protocol):
     """A device that can hold a bundle, benchmark one ``.tflite`` file and run a chain of segments.
@@ -210,6 +119,21 @@ class Device(Protocol):
         """Stable device id (folder name under ``device_profiles/measured``)."""
         ...
 
+    @property
+    def runtime(self) -> str:
+        """What runs the models (``litert``, ``benchmark_model``): part of a profile row's resume key."""
+        ...
+
+    @property
+    def capabilities(self) -> DeviceCapabilities:
+        """What this device can measure."""
+        ...
+
+    @property
+    def last_energy_source(self) -> EnergySource:
+        """Where the energy of the last :meth:`benchmark` came from."""
+        ...
+
     def facts(self) -> DeviceFacts:
         """Model, ABI, SDK, CPU count, boot state."""
         ...
@@ -222,27 +146,33 @@ class Device(Protocol):
         """Context in which energy can be measured (battery unplugged on Android; no-op locally)."""
         ...
 
-    def benchmark(
-        self,
-        model_path: str,
-        *,
-        threads: int = 1,
-        runs: int = 50,
-        warmup_runs: int = 1,
-        warmup_min_secs: float = 0.5,
-        min_secs: float = 0.0,
-        max_secs: float = 150.0,
-        use_xnnpack: bool | None = None,
-        taskset_mask: str | None = None,
-        measure_energy: bool = False,
-    ) -> BenchmarkStats:
+    def benchmark(self, model_path: str, settings: BenchmarkSettings) -> BenchmarkStats:
         """Time one ``.tflite`` (a device path as returned by :meth:`push_bundle`)."""
         ...
 
+    def measure_backward(
+        self, model: keras.Model, graph: LayerGraph, start: int, stop: int, *, runs: int, threads: int
+    ) -> tuple[float, float]:
+        """Median time (ms) and energy (mJ) of the backward pass of segments ``start..stop-1``.
+
+        Only where ``capabilities.backward``; elsewhere it raises :class:`~models.errors.DeviceError`.
+        """
+        ...
+
     def run_chain(
-        self, bundle_dir: Path, segment_indices: list[int], x: np.ndarray, *, threads: int = 1
+        self,
+        bundle_dir: Path,
+        segment_indices: list[int],
+        x: np.ndarray,
+        *,
+        threads: int = 1,
+        warmup_runs: int = 1,
     ) -> ChainRun:
-        """Run contiguous segments of a bundle on ``x`` (already in the first segment's input dtype)."""
+        """Run contiguous segments of a bundle on ``x`` (already in the first segment's input dtype).
+
+        ``warmup_runs`` untimed runs first make the reported segment times warm (a device whose chains
+        stay loaded between calls may ignore it).
+        """
         ...
 
     def close(self) -> None:

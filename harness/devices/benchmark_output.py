@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import re
 
-from harness.devices.base import BenchmarkStats
+from models.benchmark import BenchmarkStats
 from models.errors import BenchmarkOutputError
 
 __all__ = ["parse_benchmark_output", "parse_stat_line", "parse_summary_line"]

@@ -13,7 +13,6 @@ energy from the power model follows it (see :mod:`harness.devices.slowdown`).
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import platform
 import time
@@ -23,9 +22,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from harness.devices.base import BenchmarkStats, ChainRun, DeviceFacts, PushResult
+from harness.devices.base import ChainRun, DeviceCapabilities, DeviceFacts, EnergySource, PushResult
 from harness.devices.slowdown import ComputePadding
 from harness.specs import DeviceSpec, load_device
+from models.benchmark import BenchmarkSettings, BenchmarkStats, LoopSettings, random_tensor, run_loop
 from models.bundle import MANIFEST_NAME, read_manifest
 from models.errors import DeviceError
 from models.runtime import SegmentChain, SegmentRunner, backend_name
@@ -35,31 +35,7 @@ if TYPE_CHECKING:
 
     from models.graph import LayerGraph
 
-__all__ = ["LocalDevice", "stats_from_samples"]
-
-
-def stats_from_samples(samples_us: list[float], *, init_us: float, warmup_us: list[float]) -> BenchmarkStats:
-    """Build :class:`BenchmarkStats` from per-run times (µs), as ``benchmark_model`` would report them."""
-    arr = np.asarray(samples_us, dtype=np.float64)
-    p5, median, p95 = np.percentile(arr, [5, 50, 95])
-    return BenchmarkStats(
-        count=len(arr),
-        first_us=float(arr[0]),
-        curr_us=float(arr[-1]),
-        min_us=float(arr.min()),
-        max_us=float(arr.max()),
-        avg_us=float(arr.mean()),
-        std_us=float(arr.std()),
-        p5_us=float(p5),
-        median_us=float(median),
-        p95_us=float(p95),
-        init_us=init_us,
-        first_inference_us=float(warmup_us[0]) if warmup_us else float(arr[0]),
-        warmup_avg_us=float(np.mean(warmup_us)) if warmup_us else math.nan,
-        inference_avg_us=float(arr.mean()),
-        output_format="in-process",
-        samples_us=[float(v) for v in arr],
-    )
+__all__ = ["LocalDevice"]
 
 
 class LocalDevice:
@@ -70,6 +46,7 @@ class LocalDevice:
     def __init__(self, profile: str | DeviceSpec = "generic-phone"):
         self.profile = profile if isinstance(profile, DeviceSpec) else load_device(profile)
         self._chains: dict[tuple[str, int], SegmentChain] = {}
+        self._energy_source: EnergySource = ""
 
     @property
     def name(self) -> str:
@@ -111,51 +88,28 @@ class LocalDevice:
         """No battery to unplug: energy comes from the power model."""
         yield
 
-    def benchmark(
-        self,
-        model_path: str,
-        *,
-        threads: int = 1,
-        runs: int = 50,
-        warmup_runs: int = 1,
-        warmup_min_secs: float = 0.5,
-        min_secs: float = 0.0,
-        max_secs: float = 150.0,
-        use_xnnpack: bool | None = None,
-        taskset_mask: str | None = None,
-        measure_energy: bool = False,
-    ) -> BenchmarkStats:
-        """The benchmark_model loop in-process: warm-up, then at least ``runs`` and ``min_secs``, at most ``max_secs``.
+    def benchmark(self, model_path: str, settings: BenchmarkSettings) -> BenchmarkStats:
+        """The benchmark_model loop in-process (:func:`models.benchmark.run_loop`).
 
         ``use_xnnpack`` is LiteRT's default here (XNNPACK on); ``taskset_mask`` (hex) pins this process
         for the duration on Linux.
         """
         started = time.perf_counter()
-        with _pinned(taskset_mask):
+        with _pinned(settings.taskset_mask):
             t0 = time.perf_counter()
-            runner = SegmentRunner(Path(model_path), num_threads=threads)
+            runner = SegmentRunner(Path(model_path), num_threads=settings.threads)
             init_us = (time.perf_counter() - t0) * 1e6
             x = runner.random_input(np.random.default_rng(0))
             padding = ComputePadding(self.profile.compute_slowdown)
-            warmup: list[float] = []
-            warmup_start = time.perf_counter()
-            while len(warmup) < warmup_runs or time.perf_counter() - warmup_start < warmup_min_secs:
-                warmup.append(padding.pad(_timed_us(runner, x) / 1e6) * 1e6)
-            samples: list[float] = []
-            loop_start = time.perf_counter()
-            while True:
-                samples.append(padding.pad(_timed_us(runner, x) / 1e6) * 1e6)
-                elapsed = time.perf_counter() - loop_start
-                if (len(samples) >= runs and elapsed >= min_secs) or elapsed >= max_secs:
-                    break
-        stats = stats_from_samples(samples, init_us=init_us, warmup_us=warmup)
-        stats.warmup_count = len(warmup)
-        stats.warmup_min_secs, stats.min_secs = warmup_min_secs, min_secs
+            loop = run_loop(lambda: runner.run(x), settings, pad=padding.pad, init_us=init_us)
+        stats = loop.stats(settings)
         stats.wall_s = time.perf_counter() - started
-        if measure_energy:
-            power = self.profile.compute_power_mw(threads)
+        self._energy_source = "power-model" if settings.measure_energy else ""
+        if settings.measure_energy:
+            power = self.profile.compute_power_mw(settings.threads)
             # the median, like the latency column, so energy / latency is the profile's power exactly
-            stats = stats.with_energy(self.profile.compute_energy_mj(stats.median_ms, threads), power)
+            energy = self.profile.compute_energy_mj(stats.median_ms, settings.threads)
+            stats = stats.with_energy(energy, power)
         return stats
 
     def _chain(self, bundle_dir: Path, threads: int) -> SegmentChain:
@@ -165,9 +119,18 @@ class LocalDevice:
         return self._chains[key]
 
     def run_chain(
-        self, bundle_dir: Path, segment_indices: list[int], x: np.ndarray, *, threads: int = 1
+        self,
+        bundle_dir: Path,
+        segment_indices: list[int],
+        x: np.ndarray,
+        *,
+        threads: int = 1,
+        warmup_runs: int = 1,
     ) -> ChainRun:
         """Run contiguous segments in-process; energy = power model × each segment's (padded) time.
+
+        The chains stay loaded between calls, so they are warm after the first: ``warmup_runs`` is
+        accepted for the protocol and ignored.
 
         With a ``compute_slowdown`` the chain sleeps ``(slowdown - 1)`` × its compute time afterwards
         and each segment's time is reported stretched by the same measured factor.
@@ -207,7 +170,7 @@ class LocalDevice:
 
         segment = segment_model(model, graph, start, stop)
         shape = (1, *tuple(int(d) for d in segment.inputs[0].shape[1:]))
-        x = tf.constant(np.random.default_rng(0).standard_normal(shape).astype(np.float32))
+        x = tf.constant(random_tensor(shape, np.dtype(np.float32), np.random.default_rng(0)))
         variables = segment.trainable_variables
 
         @tf.function(reduce_retracing=True)
@@ -217,16 +180,24 @@ class LocalDevice:
                 loss = tf.reduce_sum(segment(inp, training=True))
             return tape.gradient(loss, [inp, *variables])
 
-        backward(x)  # trace + warm up
+        def step() -> None:
+            _ = [g.numpy() for g in backward(x) if g is not None]
+
+        # the warm-up run traces the function; then exactly ``runs`` timed runs
+        loop = LoopSettings(runs=max(runs, 1), warmup_runs=1, warmup_min_secs=0.0, min_secs=0.0)
         padding = ComputePadding(self.profile.compute_slowdown)
-        times: list[float] = []
-        for _ in range(max(runs, 1)):
-            t0 = time.perf_counter()
-            grads = backward(x)
-            _ = [g.numpy() for g in grads if g is not None]
-            times.append(padding.pad(time.perf_counter() - t0) * 1e3)
-        ms = float(np.median(times))
+        times = run_loop(step, loop, pad=padding.pad).samples_us
+        ms = float(np.median(times)) / 1e3
         return ms, self.profile.compute_energy_mj(ms, threads)
+
+    @property
+    def capabilities(self) -> DeviceCapabilities:
+        """Backward timing (TensorFlow gradient of the Keras segment); no battery, a power model."""
+        return DeviceCapabilities(backward=True, battery=False)
+
+    @property
+    def last_energy_source(self) -> EnergySource:
+        return self._energy_source
 
     @property
     def runtime(self) -> str:
@@ -243,12 +214,6 @@ class LocalDevice:
 
     def __repr__(self) -> str:
         return f"LocalDevice(profile={self.profile.name!r})"
-
-
-def _timed_us(runner: SegmentRunner, x: np.ndarray) -> float:
-    t0 = time.perf_counter()
-    runner.run(x)
-    return (time.perf_counter() - t0) * 1e6
 
 
 @contextlib.contextmanager

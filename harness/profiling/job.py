@@ -15,21 +15,23 @@ so far is already on disk.
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from harness.devices.base import BenchmarkStats, Device, PushResult
-from harness.devices.local import LocalDevice
+from harness.devices.base import BenchmarkSettings, Device, PushResult
 from models.bundle import BundleManifest, read_manifest
 from models.errors import DeviceDisconnectedError, JointDNNError, ProfileError
-from models.profile_rows import WHOLE_MODEL_SEGMENT, ProfileRow, append_rows, read_profile
+from models.profile_rows import ProfileRow, Unit, append_rows, measured_row, read_profile, units_of
+
+if TYPE_CHECKING:
+    import keras
+
+    from models.graph import LayerGraph
 
 __all__ = [
     "DEFAULT_OUT_ROOT",
@@ -50,36 +52,18 @@ DEFAULT_OUT_ROOT = Path("device_profiles") / "measured"
 
 
 @dataclass(frozen=True)
-class ProfileSettings:
-    """How to measure: the benchmark_model knobs plus what to record."""
+class ProfileSettings(BenchmarkSettings):
+    """How to measure: the benchmark settings (handed to ``Device.benchmark`` as they are) plus what to record.
 
-    threads: int = 1
-    runs: int = 50  # minimum measured runs per unit
-    warmup_runs: int = 1
-    warmup_min_secs: float = 0.5  # benchmark_model's default warm-up duration (s)
-    min_secs: float = 0.0  # minimum measured duration per unit (s)
-    max_secs: float = 150.0
-    use_xnnpack: bool | None = None
-    taskset_mask: str | None = None
-    energy: bool = True  # sample the battery (AdbDevice) / apply the power model (LocalDevice)
-    backward: bool = True  # LocalDevice only: time the gradient of each segment (training plans)
+    ``measure_energy`` is on by default here: sample the battery (AdbDevice) or apply the power model
+    (LocalDevice).
+    """
+
+    measure_energy: bool = True
+    backward: bool = True  # time the gradient of each segment where the device can (training plans)
     backward_runs: int = 10
     whole_model: bool = True  # also benchmark whole.tflite (segment -1)
     force: bool = False  # remeasure rows that are already in the CSV
-
-
-@dataclass(frozen=True)
-class Unit:
-    """One thing to benchmark: a segment (index >= 0) or the whole model (index -1)."""
-
-    index: int
-    file: str
-    sha256: str
-    first_layer: str
-    last_layer: str
-    in_bytes: int
-    out_bytes: int
-    param_bytes: int  # float32 trainable weights
 
 
 @dataclass
@@ -115,38 +99,6 @@ def profile_csv_path(out_root: Path, device_id: str, model: str, quant: str) -> 
     return Path(out_root) / device_id / f"{model}-{quant}.csv"
 
 
-def units_of(manifest: BundleManifest, *, whole_model: bool = True) -> list[Unit]:
-    """Every segment of the bundle in order, then the whole model if the bundle has one."""
-    units = [
-        Unit(
-            index=seg.index,
-            file=seg.file,
-            sha256=seg.sha256,
-            first_layer=seg.first_layer,
-            last_layer=seg.last_layer,
-            in_bytes=seg.input.nbytes,
-            out_bytes=seg.out_bytes,
-            param_bytes=seg.params * 4,
-        )
-        for seg in manifest.segments
-    ]
-    if whole_model and manifest.whole_file:
-        first, last = manifest.segments[0], manifest.segments[-1]
-        units.append(
-            Unit(
-                index=WHOLE_MODEL_SEGMENT,
-                file=manifest.whole_file,
-                sha256=manifest.whole_sha256 or "",
-                first_layer="<whole>",
-                last_layer=last.last_layer,
-                in_bytes=first.input.nbytes,
-                out_bytes=last.out_bytes,
-                param_bytes=sum(seg.params for seg in manifest.segments) * 4,
-            )
-        )
-    return units
-
-
 def completed_units(
     csv_path: Path, units: Sequence[Unit], settings: ProfileSettings, runtime: str, *, need_backward: bool
 ) -> set[int]:
@@ -174,11 +126,9 @@ def completed_units(
     return done
 
 
-def _runtime_of(device: Device) -> str:
-    return device.runtime if isinstance(device, LocalDevice) else "benchmark_model"
-
-
-def _backward_ranges(manifest: BundleManifest) -> tuple[Any, Any, dict[int, tuple[int, int]]] | None:
+def _backward_ranges(
+    manifest: BundleManifest,
+) -> tuple[keras.Model, LayerGraph, dict[int, tuple[int, int]]] | None:
     """Keras model, its graph and, per bundle segment, the graph segment range it covers (or None)."""
     from models.graph import analyze
     from models.zoo import load_model
@@ -218,9 +168,8 @@ def profile_device(
     csv_path = profile_csv_path(out_root, device_id, manifest.model, manifest.quant)
     result = JobResult(device=device_id, csv_path=csv_path)
     units = units_of(manifest, whole_model=settings.whole_model)
-    runtime = _runtime_of(device)
-    local = isinstance(device, LocalDevice)
-    need_backward = local and settings.backward
+    runtime = device.runtime
+    need_backward = settings.backward and device.capabilities.backward
     done = completed_units(csv_path, units, settings, runtime, need_backward=need_backward)
     listener.started(device_id, len(units), len(done))
     todo = [u for u in units if u.index not in done]
@@ -234,20 +183,11 @@ def profile_device(
                 if cancel is not None and cancel.is_set():  # Ctrl-C in the main thread (parallel jobs)
                     raise KeyboardInterrupt
                 assert result.push is not None
-                stats = device.benchmark(
-                    result.push.path(unit.file),
-                    threads=settings.threads,
-                    runs=settings.runs,
-                    warmup_runs=settings.warmup_runs,
-                    warmup_min_secs=settings.warmup_min_secs,
-                    min_secs=settings.min_secs,
-                    max_secs=settings.max_secs,
-                    use_xnnpack=settings.use_xnnpack,
-                    taskset_mask=settings.taskset_mask,
-                    measure_energy=settings.energy,
+                stats = device.benchmark(result.push.path(unit.file), settings)
+                row = measured_row(
+                    manifest, unit, stats, threads=settings.threads, device=device_id, runtime=runtime
                 )
-                row = _row(manifest, unit, stats, settings, device_id, runtime)
-                if backward is not None and unit.index in backward[2] and isinstance(device, LocalDevice):
+                if backward is not None and unit.index in backward[2]:
                     start, stop = backward[2][unit.index]
                     row.backward_ms, row.backward_energy_mj = device.measure_backward(
                         backward[0],
@@ -261,7 +201,7 @@ def profile_device(
                 result.rows.append(row)
                 result.measured.append(unit.index)
                 result.runner_s += stats.runner_s
-                result.energy_source = getattr(device, "last_energy_source", "power-model" if local else "")
+                result.energy_source = device.last_energy_source
                 listener.unit_done(device_id, row, True)
     except DeviceDisconnectedError as exc:
         saved = len(done) + len(result.measured)
@@ -281,39 +221,6 @@ def profile_device(
     result.wall_s = time.perf_counter() - started
     listener.finished(device_id, result, None)
     return result
-
-
-def _row(
-    manifest: BundleManifest,
-    unit: Unit,
-    stats: BenchmarkStats,
-    settings: ProfileSettings,
-    device_id: str,
-    runtime: str,
-) -> ProfileRow:
-    return ProfileRow(
-        model=manifest.model,
-        quant=manifest.quant,
-        segment=unit.index,
-        first_layer=unit.first_layer,
-        last_layer=unit.last_layer,
-        out_bytes=unit.out_bytes,
-        latency_ms_median=stats.median_ms,
-        latency_ms_p10=stats.p10_ms,
-        latency_ms_p90=stats.p90_ms,
-        runs=stats.count,
-        energy_mj=stats.energy_mj,
-        power_mw=stats.power_mw,
-        threads=settings.threads,
-        device=device_id,
-        runtime=runtime,
-        timestamp=datetime.now(UTC).isoformat(timespec="seconds"),
-        artifact_sha256=unit.sha256,
-        in_bytes=unit.in_bytes,
-        backward_ms=math.nan,
-        backward_energy_mj=math.nan,
-        param_bytes=unit.param_bytes,
-    )
 
 
 def export_for_profiling(model: str, quant: str, bundle_root: Path, *, cache_dir: Path | None = None) -> Path:

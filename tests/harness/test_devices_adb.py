@@ -13,6 +13,7 @@ from harness.devices.adb import AdbDevice
 from harness.devices.battery import BatterySampler, calibrate_sign, power_mw
 from harness.devices.local import LocalDevice
 from harness.emulator import EmulatedDevice
+from models.benchmark import BenchmarkSettings
 from models.bundle import file_sha256, read_manifest
 from models.errors import DeviceError, DeviceNotFoundError
 
@@ -116,10 +117,12 @@ def test_benchmark_model_stats_and_energy_match_the_power_model(
     battery = emulated_device.battery
     with device.energy_session():
         device.benchmark(
-            push.path("whole.tflite"), runs=5, warmup_min_secs=0.0, measure_energy=True
+            push.path("whole.tflite"), BenchmarkSettings(runs=5, warmup_min_secs=0.0, measure_energy=True)
         )  # baseline
         before = battery.energy_mj(above_idle=True)
-        stats = device.benchmark(push.path("whole.tflite"), runs=20, warmup_min_secs=0.1, measure_energy=True)
+        stats = device.benchmark(
+            push.path("whole.tflite"), BenchmarkSettings(runs=20, warmup_min_secs=0.1, measure_energy=True)
+        )
         model_mj = battery.energy_mj(above_idle=True) - before
     assert device.last_energy_source == "battery"
     assert stats.count >= 20 and stats.warmup_count >= 1
@@ -153,7 +156,7 @@ def test_missing_benchmark_model_says_what_to_supply_and_a_supplied_one_is_pushe
         device = AdbDevice(phone.serial)
         assert device.shell(["rm", "/data/local/tmp/benchmark_model"]).exit_code == 0
         with pytest.raises(BenchmarkBinaryMissingError, match=r"--benchmark-binary PATH.*armeabi-v7a"):
-            device.benchmark("/data/local/tmp/x.tflite")
+            device.benchmark("/data/local/tmp/x.tflite", BenchmarkSettings())
         binary = tmp_path / "android_arm_benchmark_model"
         binary.write_bytes(b"\x7fELF" + bytes(range(256)) * 64)
         supplied = AdbDevice(phone.serial, benchmark_binary=binary)

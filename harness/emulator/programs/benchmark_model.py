@@ -33,8 +33,10 @@ import sys
 import time
 from typing import Any
 
+from harness.devices.slowdown import ComputePadding
 from harness.emulator.process import Process
 from harness.emulator.programs.flags import Flag, FlagError, parse_flags
+from models.benchmark import LoopListener, LoopSettings, run_loop
 
 __all__ = ["FLAGS", "benchmark_model", "format_stat"]
 
@@ -127,11 +129,12 @@ def _rss_mb() -> float:
 
 
 class _Runner:
-    """One loaded model with random inputs; ``invoke`` runs once and returns the wall time (µs)."""
+    """One loaded model with random inputs (:func:`models.benchmark.random_tensor`); ``invoke`` runs it once."""
 
     def __init__(self, model: bytes, threads: int, use_default_delegates: bool):
         import numpy as np
 
+        from models.benchmark import random_tensor
         from models.runtime import interpreter_class
 
         cls = interpreter_class()
@@ -143,53 +146,40 @@ class _Runner:
         self.interpreter.allocate_tensors()
         rng = np.random.default_rng(0)
         for detail in self.interpreter.get_input_details():
-            dtype = np.dtype(detail["dtype"])
-            shape = [max(1, int(d)) for d in detail["shape"]]
-            if np.issubdtype(dtype, np.integer):
-                info = np.iinfo(dtype)
-                data = rng.integers(info.min, info.max, size=shape, endpoint=True).astype(dtype)
-            elif dtype == np.bool_:
-                data = rng.integers(0, 2, size=shape).astype(dtype)
-            else:
-                data = rng.uniform(-1.0, 1.0, size=shape).astype(dtype)
+            data = random_tensor(tuple(detail["shape"]), np.dtype(detail["dtype"]), rng)
             self.interpreter.set_tensor(detail["index"], data)
 
-    def invoke(self) -> int:
-        start = time.perf_counter_ns()
+    def invoke(self) -> None:
         self.interpreter.invoke()
-        return (time.perf_counter_ns() - start) // 1000
 
 
-def _run_phase(
-    p: Process, runner: _Runner, runs: int, min_secs: float, max_secs: float, delay_s: float, threads: int
-) -> list[int]:
-    log = _logger(p)
-    log(
-        f"Running benchmark for at least {runs} iterations and at least {_num(min_secs)} seconds but "
-        f"terminate if exceeding {_num(max_secs)} seconds."
-    )
-    from harness.devices.slowdown import ComputePadding
+class _ToolListener(LoopListener):
+    """What the real tool does around each phase: log its header and stats line; the CPU draws compute
+    power for the whole phase (not only inside invoke), except while ``--run_delay`` sleeps."""
 
-    padding = ComputePadding(p.system.profile.compute_slowdown, sleep=p.cancel.wait)
-    samples: list[int] = []
-    now = time.monotonic()
-    min_finish, max_finish = now + min_secs, now + max_secs
-    battery = p.system.battery
-    token = battery.begin_compute(threads)  # the CPU is busy for the whole loop, not only inside invoke
-    try:
-        while (len(samples) < runs or now < min_finish) and now <= max_finish:
-            if p.cancel.is_set():
-                break
-            samples.append(round(padding.pad(runner.invoke() / 1e6) * 1e6))  # µs, padded
-            if delay_s > 0:  # the tool sleeps between runs: the CPU idles meanwhile
-                battery.end_compute(token)
-                p.cancel.wait(delay_s)
-                token = battery.begin_compute(threads)
-            now = time.monotonic()
-    finally:
-        battery.end_compute(token)
-    log(format_stat(samples) + "\n")
-    return samples
+    def __init__(self, p: Process, threads: int):
+        self.p, self.threads = p, threads
+        self.token = 0  # the battery's compute token of the running phase
+        self.log = _logger(p)
+        self.phases: dict[str, list[int]] = {}
+
+    def phase_started(self, phase: str, runs: int, min_secs: float, max_secs: float) -> None:
+        self.log(
+            f"Running benchmark for at least {runs} iterations and at least {_num(min_secs)} seconds but "
+            f"terminate if exceeding {_num(max_secs)} seconds."
+        )
+        self.token = self.p.system.battery.begin_compute(self.threads)
+
+    def phase_ended(self, phase: str, samples_us: list[float]) -> None:
+        self.p.system.battery.end_compute(self.token)
+        self.phases[phase] = [round(v) for v in samples_us]  # the tool prints whole µs
+        self.log(format_stat(self.phases[phase]) + "\n")
+
+    def delay(self, seconds: float) -> None:
+        """``--run_delay``: the tool sleeps between runs and the CPU idles meanwhile."""
+        self.p.system.battery.end_compute(self.token)
+        self.p.cancel.wait(seconds)
+        self.token = self.p.system.battery.begin_compute(self.threads)
 
 
 def _logger(p: Process) -> Any:
@@ -254,13 +244,25 @@ def benchmark_model(p: Process) -> int:
     rss_init = _rss_mb()
     log(f"The input model file size (MB): {_num(len(model) / 1e6)}")
     log(f"Initialized session in {_num(init_us / 1e3)}ms.")
-    delay_s = values["run_delay"]
-    warmup = _run_phase(
-        p, runner, values["warmup_runs"], values["warmup_min_secs"], values["max_secs"], delay_s, threads
+    settings = LoopSettings(
+        runs=values["num_runs"],
+        warmup_runs=values["warmup_runs"],
+        warmup_min_secs=values["warmup_min_secs"],
+        min_secs=values["min_secs"],
+        max_secs=values["max_secs"],
+        run_delay_s=max(0.0, values["run_delay"]),
     )
-    inference = _run_phase(
-        p, runner, values["num_runs"], values["min_secs"], values["max_secs"], delay_s, threads
+    listener = _ToolListener(p, threads)
+    padding = ComputePadding(p.system.profile.compute_slowdown, sleep=p.cancel.wait)
+    run_loop(
+        runner.invoke,
+        settings,
+        pad=padding.pad,
+        sleep=listener.delay,
+        cancelled=p.cancel.is_set,
+        listener=listener,
     )
+    warmup, inference = listener.phases.get("warmup", []), listener.phases.get("measured", [])
     if p.cancel.is_set():
         return 130
     if values["enable_op_profiling"]:
