@@ -6,6 +6,7 @@ the split moves (CSV + PNG). Imports no TensorFlow.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, cast
 
@@ -28,12 +29,13 @@ def _check_flags(
     sync_every: int | None,
     sweep: str | None,
     sweep_points: int | None,
-) -> None:
-    """Reject flag combinations that contradict each other."""
+) -> Phase:
+    """Reject flag combinations that contradict each other; the checked phase."""
+    from harness.planner.costs import check_phase
+
     if objective not in ("latency", "energy", "weighted"):
         raise UsageError(f"--objective must be latency, energy or weighted, got {objective!r}")
-    if phase not in ("inference", "training"):
-        raise UsageError(f"--phase must be inference or training, got {phase!r}")
+    checked = check_phase(phase, "--phase")
     if objective != "weighted" and (latency_weight is not None or energy_weight is not None):
         raise UsageError("--latency-weight/--energy-weight only apply to --objective weighted")
     if sync_every is not None and phase != "training":
@@ -42,6 +44,19 @@ def _check_flags(
         raise UsageError("--sweep-points needs --sweep-bandwidth LO:HI")
     if sweep_points is not None and sweep_points < 2:
         raise UsageError("--sweep-points must be >= 2")
+    return checked
+
+
+def _parse_range(text: str) -> tuple[float, float]:
+    """``--sweep-bandwidth LO:HI`` in Mbps, 0 < LO < HI."""
+    try:
+        lo_text, hi_text = text.split(":")
+        lo, hi = float(lo_text), float(hi_text)
+    except ValueError:
+        raise UsageError(f"--sweep-bandwidth wants LO:HI in Mbps (e.g. 0.1:100), got {text!r}") from None
+    if not (0 < lo < hi and math.isfinite(hi)):
+        raise UsageError(f"--sweep-bandwidth needs 0 < LO < HI, got {text!r}")
+    return lo, hi
 
 
 def plan_command(
@@ -92,14 +107,17 @@ def plan_command(
     import numpy as np
     from rich.console import Console
 
+    from harness.cli.plan_tables import plan_table, summary_lines
     from harness.planner import Constraints, Objective, baselines, build_problem, plan
-    from harness.planner.cli_report import plan_table, summary_lines
-    from harness.planner.sweep import parse_range, plot_sweep, sweep_bandwidth, write_sweep_csv
+    from harness.planner.sweep import sweep_bandwidth, write_sweep_csv
+    from harness.reports.sweep import plot_sweep
 
-    _check_flags(objective, latency_weight, energy_weight, phase, sync_every, sweep, sweep_points)
+    checked_phase = _check_flags(
+        objective, latency_weight, energy_weight, phase, sync_every, sweep, sweep_points
+    )
     bandwidths = None
     if sweep is not None:
-        lo, hi = parse_range(sweep)
+        lo, hi = _parse_range(sweep)
         bandwidths = np.geomspace(lo, hi, sweep_points or 40)
     goal = Objective(
         cast("ObjectiveKind", objective),
@@ -114,7 +132,7 @@ def plan_command(
         cloud,
         link,
         device,
-        phase=cast("Phase", phase),
+        phase=checked_phase,
         include_waiting_energy=waiting_energy,
         sync_every_steps=sync_every,
         input_bytes=input_bytes,

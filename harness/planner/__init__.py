@@ -11,6 +11,9 @@ Import without TensorFlow. Typical use::
 Modules: ``costs`` (validated inputs), ``objectives``, ``costmodel`` (tables + evaluate),
 ``shortest_path`` (unconstrained), ``milp`` (constrained), ``brute_force`` (reference),
 ``baselines``, ``plan`` (the Plan), ``solve`` (entry point), ``sweep`` (bandwidth sweeps).
+
+Pure: no TensorFlow, no plotting, no terminal output. The tables live in ``harness.cli.plan_tables``,
+the sweep plot in ``harness.reports.sweep``; ``tests/test_layering.py`` checks the rule.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from harness.planner.costs import LOCATIONS, Location, Phase, PlanningProblem, S
 from harness.planner.objectives import Constraints, Objective
 from harness.planner.plan import Plan
 from harness.planner.solve import make_plan, plan
-from harness.planner.sweep import SweepPoint, plot_sweep, sweep_bandwidth, write_sweep_csv
+from harness.planner.sweep import SweepPoint, sweep_bandwidth, write_sweep_csv
 
 __all__ = [
     "BASELINE_NAMES",
@@ -41,7 +44,6 @@ __all__ = [
     "evaluate",
     "make_plan",
     "plan",
-    "plot_sweep",
     "single_cut_schedule",
     "single_cut_schedules",
     "sweep_bandwidth",

@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -33,6 +33,7 @@ __all__ = [
     "PlanningProblem",
     "SegmentCosts",
     "build_problem",
+    "check_phase",
     "costs_from_frames",
 ]
 
@@ -40,6 +41,13 @@ Location = Literal["mobile", "cloud"]
 Phase = Literal["inference", "training"]
 LOCATIONS: tuple[Location, Location] = ("mobile", "cloud")  # index 0 = mobile, 1 = cloud
 PHASES: tuple[Phase, Phase] = ("inference", "training")
+
+
+def check_phase(phase: str, name: str = "phase") -> Phase:
+    """``phase`` as a :data:`Phase`; :class:`~models.errors.UsageError` naming ``name`` if it is none."""
+    if phase not in PHASES:
+        raise UsageError(f"{name} must be {' or '.join(PHASES)}, got {phase!r}")
+    return cast(Phase, phase)
 
 
 def _array(name: str, values: object, n: int | None) -> np.ndarray:
@@ -127,8 +135,7 @@ class PlanningProblem:
     extra: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.phase not in PHASES:
-            raise UsageError(f"phase must be one of {', '.join(PHASES)}, got {self.phase!r}")
+        check_phase(self.phase)
         if not math.isfinite(self.waiting_mw) or self.waiting_mw < 0:
             raise ProfileError(f"waiting_mw must be >= 0, got {self.waiting_mw}")
         if self.sync_every_steps is not None:
@@ -280,10 +287,9 @@ def build_problem(
     """A planning problem from profile CSVs (or frames), a link and a device power profile.
 
     ``link``/``device`` are profile objects, built-in names (``4g``, ``generic-phone``) or YAML paths.
-    Raises :class:`~models.errors.ProfileError` / :class:`~models.errors.UnknownLinkError` on bad input.
+    Raises :class:`~models.errors.ProfileError` / :class:`~models.errors.UnknownLinkError` on bad input,
+    :class:`~models.errors.UsageError` on an unknown phase (:func:`check_phase`, in :class:`PlanningProblem`).
     """
-    if phase not in PHASES:
-        raise UsageError(f"phase must be one of {', '.join(PHASES)}, got {phase!r}")
     m_frame = mobile if isinstance(mobile, pd.DataFrame) else read_profile(Path(mobile))
     c_frame = cloud if isinstance(cloud, pd.DataFrame) else read_profile(Path(cloud))
     link_profile = link if isinstance(link, LinkSpec) else load_link(link)

@@ -1,4 +1,7 @@
-"""Bandwidth sweeps: where the optimal split moves as the uplink changes (CSV + PNG plot)."""
+"""Bandwidth sweeps: where the optimal split moves as the uplink changes (points + CSV).
+
+The plot of a sweep is drawn by :func:`harness.reports.sweep.plot_sweep`; the planner draws nothing.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +16,9 @@ from harness.planner.baselines import baselines
 from harness.planner.costs import PlanningProblem
 from harness.planner.objectives import Constraints, Objective
 from harness.planner.solve import plan
-from models.errors import InfeasibleError, UsageError
+from models.errors import InfeasibleError
 
-__all__ = ["SweepPoint", "parse_range", "plot_sweep", "sweep_bandwidth", "write_sweep_csv"]
+__all__ = ["SweepPoint", "sweep_bandwidth", "write_sweep_csv"]
 
 
 @dataclass(frozen=True)
@@ -34,18 +37,6 @@ class SweepPoint:
     cloud_only_value: float
     best_single_cut_value: float
     solver: str
-
-
-def parse_range(text: str) -> tuple[float, float]:
-    """``LO:HI`` in Mbps, 0 < LO < HI."""
-    try:
-        lo_text, hi_text = text.split(":")
-        lo, hi = float(lo_text), float(hi_text)
-    except ValueError:
-        raise UsageError(f"--sweep-bandwidth wants LO:HI in Mbps (e.g. 0.1:100), got {text!r}") from None
-    if not (0 < lo < hi and math.isfinite(hi)):
-        raise UsageError(f"--sweep-bandwidth needs 0 < LO < HI, got {text!r}")
-    return lo, hi
 
 
 def sweep_bandwidth(
@@ -110,53 +101,4 @@ def write_sweep_csv(points: list[SweepPoint], path: Path) -> Path:
         writer.writeheader()
         for point in points:
             writer.writerow(asdict(point))
-    return path
-
-
-def plot_sweep(
-    points: list[SweepPoint], path: Path, *, objective: Objective, title: str = "", constrained: bool = False
-) -> Path:
-    """Two panels over the uplink (log Mbps): objective of optimum vs baselines; segments on the cloud.
-
-    ``constrained``: the optimum respects budgets the baselines ignore (said in the legend).
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
-
-    x = [p.up_mbps for p in points]
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7.5, 6.5), sharex=True, constrained_layout=True)
-    note = " (ignores budgets)" if constrained else ""
-    top.plot(x, [p.mobile_only_value for p in points], "--", label="mobile only" + note)
-    top.plot(x, [p.cloud_only_value for p in points], "--", label="cloud only" + note)
-    top.plot(
-        x, [p.best_single_cut_value for p in points], ":", lw=2, label="best single cut (Neurosurgeon)" + note
-    )
-    top.plot(
-        x,
-        [p.objective_value for p in points],
-        "-",
-        lw=2,
-        color="black",
-        label="JointDNN optimum" + (" (within budgets)" if constrained else ""),
-    )
-    top.set_xscale("log")
-    top.set_yscale("log")
-    name = {"latency": "latency", "energy": "mobile energy", "weighted": "weighted cost"}[objective.kind]
-    top.set_ylabel(f"{name} per {'step' if 'train' in title else 'query'} ({objective.unit})")
-    top.legend(fontsize=8)
-    top.grid(True, which="both", alpha=0.3)
-    if title:
-        top.set_title(title)
-    bottom.step(x, [p.cloud_segments if p.label else np.nan for p in points], where="mid", color="black")
-    bottom.yaxis.set_major_locator(MaxNLocator(integer=True))
-    bottom.set_ylabel("segments on the cloud (count)")
-    bottom.set_xlabel("uplink bandwidth (Mbit/s)")
-    bottom.grid(True, which="both", alpha=0.3)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path

@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from models.profile_rows import segment_rows
 from harness.reports.summary import measured_medians
+from models.profile_rows import segment_rows
 
 __all__ = [
     "plot_breakdown",

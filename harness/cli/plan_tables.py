@@ -1,4 +1,4 @@
-"""Human-readable rendering of a Plan for the terminal: a per-segment table and summary lines."""
+"""``jointdnn plan``'s terminal output: a per-segment rich table of a Plan and its summary lines."""
 
 from __future__ import annotations
 
