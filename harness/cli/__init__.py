@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from types import ModuleType
 
 import click
 import typer
@@ -27,6 +28,24 @@ app = typer.Typer(
 )
 
 _err = Console(stderr=True)
+
+
+def _click_exception_modules() -> list[ModuleType]:
+    """Where the running typer's click exceptions live: click's own, and typer's vendored copy.
+
+    typer < 0.2x raises ``click.exceptions.*``; later versions vendor click and raise the same classes
+    from their copy. typer's public ``BadParameter`` is defined in whichever module that is.
+    """
+    modules = [click.exceptions]
+    vendored = sys.modules.get(typer.BadParameter.__module__)
+    if vendored is not None and vendored is not click.exceptions:
+        modules.append(vendored)
+    return modules
+
+
+def _classes(name: str) -> tuple[type[BaseException], ...]:
+    found = [getattr(module, name, None) for module in _click_exception_modules()]
+    return tuple(cls for cls in found if isinstance(cls, type) and issubclass(cls, BaseException))
 
 
 def _register() -> None:
@@ -52,17 +71,20 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
     if not app.registered_commands and not app.registered_groups:
         _register()
+    exits = (*_classes("Exit"), typer.Exit)
+    usage_errors = _classes("ClickException")  # UsageError, BadParameter, NoSuchOption: exit 2
+    aborts = (*_classes("Abort"), typer.Abort, KeyboardInterrupt)
     try:
         result = app(args=argv, standalone_mode=False)
     except JointDNNError as exc:
         _err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         return exc.exit_code
-    except click.exceptions.Exit as exc:
-        return int(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except exits as exc:
+        return int(getattr(exc, "exit_code", 0) or 0)
+    except usage_errors as exc:
+        exc.show()  # type: ignore[attr-defined]  # typer's usual "Usage: ... Error: ..." lines
+        return int(exc.exit_code)  # type: ignore[attr-defined]
+    except aborts:
         _err.print("[bold red]interrupted[/]")
         return 130
     return result if isinstance(result, int) else 0
