@@ -172,6 +172,9 @@ def append_rows(path: Path, rows: list[ProfileRow]) -> None:
 def read_profile(path: Path) -> pd.DataFrame:
     """Read and validate a profile CSV (all rows, whole-model row included)."""
     path = Path(path)
+    if path.is_dir():
+        found = ", ".join(sorted(p.name for p in path.glob("*.csv"))[:5]) or "none"
+        raise ProfileError(f"profile {path} is a directory; give one of its profile CSVs ({found})")
     if not path.is_file():
         raise ProfileError(f"profile {path} does not exist (measure it with `jointdnn profile`)")
     try:

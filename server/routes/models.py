@@ -13,10 +13,12 @@ from server.pool import ModelPool, QueueFullError
 from server.problems import ERROR_RESPONSES, ApiError
 from server.routes.deps import PoolDep, RegistryDep, SettingsDep
 from server.schemas import ModelDetail, ModelSummary, SegmentSummary
+from server.settings import Settings
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
+_DEFAULT_MAX_RUNS = Settings.model_fields["max_profile_runs"].default  # bound declared in the schema
 
 
 def _summary(name: str, pool: ModelPool) -> dict[str, Any]:
@@ -56,7 +58,14 @@ async def get_model(pool: PoolDep) -> dict[str, Any]:
 async def profile_model(
     pool: PoolDep,
     settings: SettingsDep,
-    runs: Annotated[int, Query(description="Timed runs per segment (after one warm-up).")] = 20,
+    runs: Annotated[
+        int,
+        Query(
+            description="Timed runs per segment (after one warm-up), at most the server's max_profile_runs.",
+            # declared for clients and fuzzers; checked below (400 bad_runs) against the configured maximum
+            json_schema_extra={"minimum": 1, "maximum": _DEFAULT_MAX_RUNS},
+        ),
+    ] = 20,
 ) -> list[dict[str, Any]]:
     """Per-segment latency on this server, as profile rows (``models.profile_rows.ProfileRow`` fields).
 

@@ -132,6 +132,8 @@ def test_unknown_link_missing_file_and_contradictions(tmp_path: Path) -> None:
         build_problem(m, c, "5g")
     with pytest.raises(ProfileError, match="does not exist"):
         build_problem(tmp_path / "nope.csv", c, "4g")
+    with pytest.raises(ProfileError, match=r"is a directory.*\.csv"):
+        build_problem(tmp_path, c, "4g")
     with pytest.raises(UsageError, match="phase=training"):
         build_problem(m, c, "4g", sync_every_steps=5)
     with pytest.raises(UsageError, match="phase"):

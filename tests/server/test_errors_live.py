@@ -173,3 +173,9 @@ def test_client_reports_an_unreachable_server() -> None:
         pytest.raises(ServerUnavailableError),
     ):
         cloud.models()
+
+
+def test_the_schema_declares_the_bounds_of_profile_runs(http: httpx.Client) -> None:
+    parameters = http.get("/openapi.json").json()["paths"]["/v1/models/{name}/profile"]["get"]["parameters"]
+    runs = next(p for p in parameters if p["name"] == "runs")["schema"]
+    assert runs["minimum"] == 1 and runs["maximum"] == Settings().max_profile_runs
