@@ -1,8 +1,7 @@
-"""Android-specific programs of the emulated device: ``getprop``, ``setprop``, ``dumpsys``, ``cmd``,
-``nproc``, ``taskset``, ``date``, ``uname``, ``id``, ``uptime``.
+"""Android-specific programs of the emulated device: ``getprop``, ``dumpsys``, ``nproc``, ``taskset``.
 
 ``dumpsys battery`` understands ``unplug``, ``reset`` and ``set <key> <value>`` like Android's
-BatteryService; ``cmd battery ...`` is the same service through the ``cmd`` tool.
+BatteryService.
 """
 
 from __future__ import annotations
@@ -22,17 +21,6 @@ def _getprop(p: Process) -> int:
         return 0
     value = p.system.getprop(args[0])
     p.out((value if value is not None else (args[1] if len(args) > 1 else "")) + "\n")
-    return 0
-
-
-def _setprop(p: Process) -> int:
-    """setprop NAME VALUE"""
-    if len(p.argv) != 3:
-        return p.fail("usage: setprop NAME VALUE")
-    try:
-        p.system.setprop(p.argv[1], p.argv[2])
-    except PermissionError as exc:
-        return p.fail(str(exc))
     return 0
 
 
@@ -65,37 +53,16 @@ def _battery_service(p: Process, args: list[str]) -> int:
     return 255
 
 
-_SERVICES = ("battery", "cpuinfo", "meminfo", "activity", "package", "window", "power")
-
-
 def _dumpsys(p: Process) -> int:
-    """dumpsys [-l] [SERVICE [ARGS...]]; only ``battery`` has content on the emulated device."""
+    """dumpsys [battery [ARGS...]]; only ``battery`` has content on the emulated device."""
     args = p.argv[1:]
-    if args and args[0] == "-l":
-        p.out("Currently running services:\n" + "".join(f"  {s}\n" for s in _SERVICES))
-        return 0
     if not args:
         p.out(p.system.battery.dumpsys())
         return 0
     if args[0] == "battery":
         return _battery_service(p, args[1:])
-    if args[0] == "cpuinfo":
-        p.out(f"Load: 0.0 / 0.0 / 0.0\nCPU usage: {p.system.battery.power_mw():.0f} mW load (emulated)\n")
-        return 0
     p.out(f"Can't find service: {args[0]}\n")
     return 0
-
-
-def _cmd(p: Process) -> int:
-    """cmd SERVICE ARGS...; ``cmd battery`` behaves as ``dumpsys battery``."""
-    args = p.argv[1:]
-    if args[:1] == ["battery"]:
-        return _battery_service(p, args[1:])
-    if not args or args[0] == "-l":
-        p.out("".join(f"{s}\n" for s in _SERVICES))
-        return 0
-    p.err(f"cmd: Can't find service: {args[0]}\n")
-    return 20
 
 
 def _nproc(p: Process) -> int:
@@ -138,6 +105,32 @@ def _taskset(p: Process) -> int:
     child = p.with_argv(command)
     child.cpu_mask = usable
     return p.run_command(child, command)
+
+
+def _setprop(p: Process) -> int:
+    """setprop NAME VALUE"""
+    if len(p.argv) != 3:
+        return p.fail("usage: setprop NAME VALUE")
+    try:
+        p.system.setprop(p.argv[1], p.argv[2])
+    except PermissionError as exc:
+        return p.fail(str(exc))
+    return 0
+
+
+_SERVICES = ("battery",)  # the only service with content on the emulated device
+
+
+def _cmd(p: Process) -> int:
+    """cmd SERVICE ARGS...; ``cmd battery`` behaves as ``dumpsys battery``."""
+    args = p.argv[1:]
+    if args[:1] == ["battery"]:
+        return _battery_service(p, args[1:])
+    if not args or args[0] == "-l":
+        p.out("".join(f"{s}\n" for s in _SERVICES))
+        return 0
+    p.err(f"cmd: Can't find service: {args[0]}\n")
+    return 20
 
 
 def _date(p: Process) -> int:
@@ -188,14 +181,14 @@ def _getenforce(p: Process) -> int:
 ANDROID_PROGRAMS: dict[str, Program] = {
     "cmd": _cmd,
     "date": _date,
-    "dumpsys": _dumpsys,
     "getenforce": _getenforce,
-    "getprop": _getprop,
     "id": _id,
-    "nproc": _nproc,
     "setprop": _setprop,
-    "taskset": _taskset,
     "uname": _uname,
     "uptime": _uptime,
     "whoami": _whoami,
+    "dumpsys": _dumpsys,
+    "getprop": _getprop,
+    "nproc": _nproc,
+    "taskset": _taskset,
 }

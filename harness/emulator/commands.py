@@ -1,7 +1,9 @@
 """Toybox-like file and text programs of the emulated device: ``cat``, ``ls``, ``rm``, ``stat`` ...
 
-Each is a function ``(Process) -> int`` registered in :data:`FILE_PROGRAMS`. Options cover what scripts
-and the harness use; messages and exit codes follow toybox (``cat: x: No such file or directory``,
+Each is a function ``(Process) -> int`` registered in :data:`FILE_PROGRAMS`: what the harness sends
+(``cat ls rm mkdir chmod sha256sum``), what its tests use, and the everyday tools of an ``adb shell``
+session (``echo printf grep head tail wc sort seq stat touch sleep pwd true false md5sum sha1sum``).
+Options cover what scripts and the harness use; messages and exit codes follow toybox (``cat: x: No such file or directory``,
 status 1). Android-specific programs (``getprop``, ``dumpsys`` ...) live in
 :mod:`harness.emulator.android_commands`.
 """
@@ -9,7 +11,6 @@ status 1). Android-specific programs (``getprop``, ``dumpsys`` ...) live in
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import stat as statmod
 import time
@@ -280,37 +281,6 @@ def _touch(p: Process) -> int:
     return status
 
 
-def _cp(p: Process) -> int:
-    """cp SRC DST"""
-    args = [a for a in p.argv[1:] if not a.startswith("-")]
-    if len(args) != 2:
-        return p.fail("Needs 2 arguments")
-    src, dst = args
-    fs = p.system.fs
-    if fs.is_dir(dst, p.cwd):
-        dst = f"{dst.rstrip('/')}/{src.rsplit('/', 1)[-1]}"
-    try:
-        mode = statmod.S_IMODE(fs.stat(src, p.cwd).st_mode)
-        with fs.open_read(src, p.cwd) as reader, fs.open_write(dst, p.cwd, mode=mode) as writer:
-            while chunk := reader.read(_CHUNK):
-                writer.write(chunk)
-    except OSError as exc:
-        return _oserr(p, exc)
-    return 0
-
-
-def _mv(p: Process) -> int:
-    """mv SRC DST"""
-    args = [a for a in p.argv[1:] if not a.startswith("-")]
-    if len(args) != 2:
-        return p.fail("Needs 2 arguments")
-    try:
-        p.system.fs.rename(args[0], args[1], p.cwd)
-    except OSError as exc:
-        return _oserr(p, exc)
-    return 0
-
-
 def _hash_program(algorithm: str) -> Program:
     def program(p: Process) -> int:
         status = 0
@@ -330,78 +300,32 @@ def _stat_format(p: Process, fmt: str, path: str) -> str:
     kind = "directory" if statmod.S_ISDIR(st.st_mode) else "regular file"
     if statmod.S_ISREG(st.st_mode) and st.st_size == 0:
         kind = "regular empty file"
-    fields: dict[str, Callable[[], object]] = {
-        "s": lambda: st.st_size,
-        "n": lambda: path,
-        "N": lambda: f"'{path}'",
-        "a": lambda: f"{statmod.S_IMODE(st.st_mode):o}",
-        "A": lambda: _mode_string(st.st_mode),
-        "f": lambda: f"{st.st_mode:x}",
-        "F": lambda: kind,
-        "Y": lambda: int(st.st_mtime),
-        "y": lambda: time.strftime("%Y-%m-%d %H:%M:%S.000000000 +0000", time.gmtime(st.st_mtime)),
-        "X": lambda: int(st.st_atime),
-        "Z": lambda: int(st.st_ctime),
-        "i": lambda: st.st_ino,
-        "h": lambda: st.st_nlink,
-        "u": lambda: 2000,
-        "g": lambda: 2000,
-        "U": lambda: "shell",
-        "G": lambda: "shell",
-        "b": lambda: (st.st_size + 511) // 512,
-        "B": lambda: 512,
-        "o": lambda: 4096,
+    fields: dict[str, object] = {
+        "s": st.st_size,
+        "n": path,
+        "N": f"'{path}'",
+        "a": f"{statmod.S_IMODE(st.st_mode):o}",
+        "A": _mode_string(st.st_mode),
+        "F": kind,
+        "Y": int(st.st_mtime),
+        "y": time.strftime("%Y-%m-%d %H:%M:%S.000000000 +0000", time.gmtime(st.st_mtime)),
     }
-    out = []
-    i = 0
-    while i < len(fmt):
-        if fmt[i] == "%" and i + 1 < len(fmt):
-            key = fmt[i + 1]
-            out.append("%" if key == "%" else str(fields[key]()) if key in fields else "?")
-            i += 2
-        elif fmt[i] == "\\" and i + 1 < len(fmt):
-            out.append({"n": "\n", "t": "\t", "\\": "\\"}.get(fmt[i + 1], fmt[i + 1]))
-            i += 2
-        else:
-            out.append(fmt[i])
-            i += 1
-    return "".join(out)
+    return re.sub(r"%(.)", lambda m: "%" if m.group(1) == "%" else str(fields.get(m.group(1), "?")), fmt)
 
 
 def _stat(p: Process) -> int:
-    """stat [-c FORMAT] FILE... (%s %n %a %A %F %Y %y %i %h %u %g %U %G ...)"""
-    args = p.argv[1:]
-    fmt = None
-    paths: list[str] = []
-    i = 0
-    while i < len(args):
-        if args[i] in ("-c", "--format", "--printf"):
-            fmt = args[i + 1] if i + 1 < len(args) else ""
-            i += 2
-        elif args[i].startswith("-c") and len(args[i]) > 2:
-            fmt = args[i][2:]
-            i += 1
-        elif args[i] in ("-L", "-t"):
-            i += 1
-        else:
-            paths.append(args[i])
-            i += 1
+    """stat [-c FORMAT] FILE... (%s %n %N %a %A %F %Y %y)"""
+    try:
+        _, values, paths = _parse_flags(p.argv, "L", "c")
+    except ValueError as exc:
+        return p.fail(str(exc))
     if not paths:
         return p.fail("Needs 1 argument")
+    fmt = values.get("c", "  File: %N\n  Size: %s\t%F\nAccess: (0%a/%A)\nModify: %y")
     status = 0
     for path in paths:
         try:
-            if fmt is None:
-                text = _stat_format(
-                    p,
-                    "  File: %N\n  Size: %s\t Blocks: %b\t IO Blocks: %o\t%F\n"
-                    "Device: fd00h/64768d\t Inode: %i\t Links: %h\n"
-                    "Access: (0%a/%A)\tUid: ( %u/ %U)\tGid: ( %g/ %G)\nModify: %y\n",
-                    path,
-                )
-                p.out(text)
-            else:
-                p.out(_stat_format(p, fmt, path) + "\n")
+            p.out(_stat_format(p, fmt.replace("\\n", "\n").replace("\\t", "\t"), path) + "\n")
         except OSError as exc:
             status = p.fail(f"{path}: {exc.strerror}")
     return status
@@ -542,25 +466,6 @@ def _sleep(p: Process) -> int:
     return 0
 
 
-def _tee(p: Process) -> int:
-    """tee [-a] FILE..."""
-    append = "-a" in p.argv
-    paths = [a for a in p.argv[1:] if a != "-a"]
-    try:
-        handles = [p.system.fs.open_write(path, p.cwd, append=append) for path in paths]
-    except OSError as exc:
-        return _oserr(p, exc)
-    try:
-        while chunk := p.stdin.read(_CHUNK):
-            p.stdout.write(chunk)
-            for handle in handles:
-                handle.write(chunk)
-    finally:
-        for handle in handles:
-            handle.close()
-    return 0
-
-
 def _sort(p: Process) -> int:
     """sort [-r] [-n] [-u] [FILE...]"""
     flags = {a for a in p.argv[1:] if a.startswith("-")}
@@ -595,6 +500,61 @@ def _seq(p: Process) -> int:
     else:
         return p.fail("Needs 1 to 3 arguments")
     p.out("".join(f"{n}\n" for n in range(first, last + (1 if step > 0 else -1), step or 1)))
+    return 0
+
+
+def _pwd(p: Process) -> int:
+    p.out(p.cwd + "\n")
+    return 0
+
+
+def _cp(p: Process) -> int:
+    """cp SRC DST"""
+    args = [a for a in p.argv[1:] if not a.startswith("-")]
+    if len(args) != 2:
+        return p.fail("Needs 2 arguments")
+    src, dst = args
+    fs = p.system.fs
+    if fs.is_dir(dst, p.cwd):
+        dst = f"{dst.rstrip('/')}/{src.rsplit('/', 1)[-1]}"
+    try:
+        mode = statmod.S_IMODE(fs.stat(src, p.cwd).st_mode)
+        with fs.open_read(src, p.cwd) as reader, fs.open_write(dst, p.cwd, mode=mode) as writer:
+            while chunk := reader.read(_CHUNK):
+                writer.write(chunk)
+    except OSError as exc:
+        return _oserr(p, exc)
+    return 0
+
+
+def _mv(p: Process) -> int:
+    """mv SRC DST"""
+    args = [a for a in p.argv[1:] if not a.startswith("-")]
+    if len(args) != 2:
+        return p.fail("Needs 2 arguments")
+    try:
+        p.system.fs.rename(args[0], args[1], p.cwd)
+    except OSError as exc:
+        return _oserr(p, exc)
+    return 0
+
+
+def _tee(p: Process) -> int:
+    """tee [-a] FILE..."""
+    append = "-a" in p.argv
+    paths = [a for a in p.argv[1:] if a != "-a"]
+    try:
+        handles = [p.system.fs.open_write(path, p.cwd, append=append) for path in paths]
+    except OSError as exc:
+        return _oserr(p, exc)
+    try:
+        while chunk := p.stdin.read(_CHUNK):
+            p.stdout.write(chunk)
+            for handle in handles:
+                handle.write(chunk)
+    finally:
+        for handle in handles:
+            handle.close()
     return 0
 
 
@@ -674,11 +634,6 @@ def _dirname(p: Process) -> int:
     return 0
 
 
-def _pwd(p: Process) -> int:
-    p.out(p.cwd + "\n")
-    return 0
-
-
 def _env(p: Process) -> int:
     """env (print the environment)"""
     p.out("".join(f"{k}={v}\n" for k, v in sorted(p.env.items())))
@@ -696,27 +651,25 @@ def _which(p: Process) -> int:
     return status
 
 
-def _sync(p: Process) -> int:
-    os.sync()
-    return 0
-
-
 FILE_PROGRAMS: dict[str, Program] = {
     "[": _test,
     "basename": _basename,
-    "cat": _cat,
-    "chmod": _chmod,
     "cp": _cp,
     "dirname": _dirname,
-    "echo": _echo,
     "env": _env,
+    "mv": _mv,
+    "tee": _tee,
+    "test": _test,
+    "which": _which,
+    "cat": _cat,
+    "chmod": _chmod,
+    "echo": _echo,
     "false": lambda p: 1,
     "grep": _grep,
     "head": _head_tail(tail=False),
     "ls": _ls,
     "md5sum": _hash_program("md5"),
     "mkdir": _mkdir,
-    "mv": _mv,
     "printf": _printf,
     "pwd": _pwd,
     "rm": _rm,
@@ -726,12 +679,8 @@ FILE_PROGRAMS: dict[str, Program] = {
     "sleep": _sleep,
     "sort": _sort,
     "stat": _stat,
-    "sync": _sync,
     "tail": _head_tail(tail=True),
-    "tee": _tee,
-    "test": _test,
     "touch": _touch,
     "true": lambda p: 0,
     "wc": _wc,
-    "which": _which,
 }

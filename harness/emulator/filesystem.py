@@ -18,7 +18,7 @@ import io
 import os
 import posixpath
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -90,9 +90,6 @@ class DeviceFilesystem:
         host.parent.mkdir(parents=True, exist_ok=True)
         host.touch()
         host.chmod(0o444)
-
-    def is_virtual(self, path: str, cwd: str = "/") -> bool:
-        return self.normalize(path, cwd) in self._virtual
 
     # --- file operations (device paths) -------------------------------------------------------------
     def open_read(self, path: str, cwd: str = "/") -> BinaryIO:
@@ -229,9 +226,3 @@ class DeviceFilesystem:
     def is_executable(self, path: str, cwd: str = "/") -> bool:
         host = self.host_path(path, cwd)
         return host.is_file() and os.access(host, os.X_OK)
-
-    def iter_tree(self, path: str) -> Iterator[str]:
-        """Every device path under ``path`` (used by ``ls -R``)."""
-        for dirpath, dirnames, filenames in os.walk(self.host_path(path)):
-            for name in sorted(dirnames + filenames):
-                yield self.device_path(Path(dirpath) / name)

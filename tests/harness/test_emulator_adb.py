@@ -58,7 +58,7 @@ def test_shell_v2_exit_codes_and_separate_stderr(adb_device: adbutils.AdbDevice)
 
 def test_pipes_and_redirection_over_adb(adb_device: adbutils.AdbDevice) -> None:
     script = (
-        "cd /data/local/tmp && rm -f t.txt; for w in b c a; do echo $w >> t.txt; done; "
+        "cd /data/local/tmp && rm -f t.txt; echo b > t.txt; echo c >> t.txt; echo a >> t.txt; "
         "sort < t.txt | head -n 2 > sorted.txt && cat sorted.txt | wc -l && cat sorted.txt"
     )
     result = adb_device.shell2(script, v2=True)

@@ -68,23 +68,17 @@ def test_benchmark_model_prints_the_real_format(adb_device: adbutils.AdbDevice, 
 def test_battery_current_rises_while_benchmark_runs(
     adb_device: adbutils.AdbDevice, emulated_device: EmulatedDevice, remote_whole: str
 ) -> None:
-    """Sample current_now/voltage_now through a second adb stream while benchmark_model runs."""
+    """Sample current_now/voltage_now through other adb streams while benchmark_model runs."""
     sysfs = "/sys/class/power_supply/battery"
     adb_device.shell("dumpsys battery unplug")
     try:
         idle_ua = int(adb_device.shell(f"cat {sysfs}/current_now"))
         samples: list[tuple[float, int, int]] = []  # (host time s, current µA, voltage µV)
         stop = threading.Event()
-        sampler_conn = adb_device.shell(
-            f"while true; do cat {sysfs}/current_now {sysfs}/voltage_now; sleep 0.01; done", stream=True
-        )
 
-        def sample() -> None:
-            reader = io.TextIOWrapper(sampler_conn.conn.makefile("rb"))
+        def sample() -> None:  # one `cat` per reading, over its own adb stream (as AdbDevice does)
             while not stop.is_set():
-                current, voltage = reader.readline(), reader.readline()
-                if not voltage:
-                    break
+                current, voltage = adb_device.shell(f"cat {sysfs}/current_now {sysfs}/voltage_now").split()
                 samples.append((time.monotonic(), int(current), int(voltage)))
 
         thread = threading.Thread(target=sample, daemon=True)
@@ -101,7 +95,6 @@ def test_battery_current_rises_while_benchmark_runs(
         energy_after = emulated_device.battery.energy_mj(above_idle=True)
         time.sleep(0.3)
         stop.set()
-        sampler_conn.close()
         thread.join(timeout=5)
     finally:
         adb_device.shell("dumpsys battery reset")
