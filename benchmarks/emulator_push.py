@@ -22,6 +22,7 @@ from pathlib import Path
 
 import adbutils
 
+from harness.devices.adb_server import private_adb_server
 from harness.emulator import EmulatedDevice, adb_binary
 
 REMOTE = "/data/local/tmp/bench.bin"
@@ -43,7 +44,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     adb = adb_binary()
-    with tempfile.TemporaryDirectory() as tmp, EmulatedDevice("generic-phone") as device:
+    # a private adb server (stopped at the end): the user's own on 5037 is left alone
+    with (
+        private_adb_server(),
+        tempfile.TemporaryDirectory() as tmp,
+        EmulatedDevice("generic-phone") as device,
+    ):
         source = Path(tmp) / "bench.bin"
         source.write_bytes(os.urandom(args.mb * 2**20))
         pulled = Path(tmp) / "pulled.bin"

@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 from harness.devices.adb import AdbDevice
+from harness.devices.adb_server import private_adb_server
 from harness.profiling import ProfileSettings, export_for_profiling, profile_device
 
 
@@ -90,7 +91,8 @@ def main() -> None:
     parser.add_argument("--mb", type=int, default=50)
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory() as tmp:
+    # a private adb server (stopped at the end): the user's own on 5037 is left alone
+    with private_adb_server(), tempfile.TemporaryDirectory() as tmp:
         bundle = export_for_profiling(args.model, args.quant, Path(tmp) / "bundles")
         proc, serial = start_emulator()
         try:

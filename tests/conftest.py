@@ -14,7 +14,41 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-BundleFactory = Callable[..., Path]  # (model_name, quant, cuts=None, *, include_whole=True) -> bundle dir
+BundleFactory = Callable[..., Path]
+
+
+def _children() -> list[str]:
+    """Command lines of this process's live child processes (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == os.getpid() and fields[0] != "Z":
+                found.append((stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip())
+        except (OSError, IndexError, ValueError):
+            continue
+    return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_adb_server() -> Iterator[int]:
+    """Every adb call of the session (and of its child processes) goes to a private adb server.
+
+    The user's adb server on 5037 is neither used nor stopped. At the end the private server is
+    stopped, and the session fails if an adb server or a child process (an emulated device started
+    with ``jointdnn emulator start``, a server) is left running.
+    """
+    from harness.devices.adb_server import DEFAULT_ADB_PORT, port_open, private_adb_server
+
+    default_was_running = port_open(DEFAULT_ADB_PORT)
+    with private_adb_server() as port:
+        yield port
+    assert not port_open(port), f"the session's adb server on port {port} is still running"
+    assert default_was_running or not port_open(DEFAULT_ADB_PORT), "the tests started an adb server on 5037"
+    left = [c for c in _children() if c]
+    assert not left, (
+        f"child processes left running: {left}"
+    )  # (model_name, quant, cuts=None, *, include_whole=True) -> bundle dir
 
 
 @pytest.fixture(scope="session")

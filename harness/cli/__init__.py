@@ -71,9 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
     if not app.registered_commands and not app.registered_groups:
         _register()
-    exits = (*_classes("Exit"), typer.Exit)
+    exits: tuple[type[BaseException], ...] = (*_classes("Exit"), typer.Exit)
     usage_errors = _classes("ClickException")  # UsageError, BadParameter, NoSuchOption: exit 2
-    aborts = (*_classes("Abort"), typer.Abort, KeyboardInterrupt)
+    aborts: tuple[type[BaseException], ...] = (*_classes("Abort"), typer.Abort, KeyboardInterrupt)
     try:
         result = app(args=argv, standalone_mode=False)
     except JointDNNError as exc:

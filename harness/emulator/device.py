@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from harness.devices.adb_server import adb_binary
 from harness.emulator.android_commands import ANDROID_PROGRAMS
 from harness.emulator.battery import Battery
 from harness.emulator.commands import FILE_PROGRAMS
@@ -36,13 +37,6 @@ __all__ = ["EmulatedDevice", "adb_binary", "serial_number"]
 log = logging.getLogger(__name__)
 
 _ADB_TIMEOUT_S = 30.0  # starting the adb server can take a few seconds on a loaded machine
-
-
-def adb_binary() -> str:
-    """The adb client binary: ``$ADBUTILS_ADB_PATH``, else ``adb`` on PATH, else adbutils' bundled one."""
-    import adbutils
-
-    return str(adbutils.adb_path())
 
 
 def serial_number(profile: DeviceSpec) -> str:
