@@ -107,7 +107,10 @@ def test_several_devices_are_profiled_in_parallel_into_their_own_folders(
     with EmulatedDevice("low-end-phone") as low_end:
         devices = [_device(emulated_device.serial), _device(low_end.serial), _device(low_end.serial)]
         results = profile_devices(
-            devices, bundle, ProfileSettings(runs=5, warmup_min_secs=0.0, measure_energy=False), out_root=tmp_path
+            devices,
+            bundle,
+            ProfileSettings(runs=5, warmup_min_secs=0.0, measure_energy=False),
+            out_root=tmp_path,
         )
     assert len(results) == 2  # the same phone listed twice is profiled once
     assert all(isinstance(r, JobResult) for r in results)
