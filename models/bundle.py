@@ -32,6 +32,7 @@ __all__ = [
     "QuantParams",
     "SegmentEntry",
     "TensorSpec",
+    "check_file_hash",
     "file_sha256",
     "read_manifest",
     "write_manifest",
@@ -114,7 +115,11 @@ def file_sha256(path: Path) -> str:
 
 
 def read_manifest(bundle_dir: Path, *, verify_hashes: bool = False) -> BundleManifest:
-    """Load and validate ``bundle_dir/manifest.json``; check every segment file exists (and hashes)."""
+    """Load and validate ``bundle_dir/manifest.json``; check every segment file exists.
+
+    ``verify_hashes`` (what loading a bundle to serve or run it does) also checks that every segment
+    file and the whole model are the files the manifest names, by sha256.
+    """
     bundle_dir = Path(bundle_dir)
     path = bundle_dir / MANIFEST_NAME
     if not path.is_file():
@@ -137,9 +142,21 @@ def read_manifest(bundle_dir: Path, *, verify_hashes: bool = False) -> BundleMan
         segment_path = bundle_dir / segment.file
         if Path(segment.file).name != segment.file or not segment_path.is_file():
             raise BundleError(f"{path}: segment file {segment.file!r} is missing from the bundle")
-        if verify_hashes and file_sha256(segment_path) != segment.sha256:
-            raise BundleError(f"{segment_path} does not match the hash in the manifest; re-export the bundle")
+        if verify_hashes:
+            check_file_hash(segment_path, segment.sha256)
+    if manifest.whole_file and verify_hashes and (bundle_dir / manifest.whole_file).is_file():
+        check_file_hash(bundle_dir / manifest.whole_file, manifest.whole_sha256 or "")
     return manifest
+
+
+def check_file_hash(path: Path, expected: str, actual: str | None = None) -> None:
+    """:class:`BundleError` unless ``path`` (sha256 ``actual`` if already computed) hashes to ``expected``."""
+    actual = actual or file_sha256(path)
+    if actual != expected:
+        raise BundleError(
+            f"{path} is not the file its manifest names (sha256 {actual[:12]}..., manifest "
+            f"{expected[:12] or 'none'}...): the bundle was modified; re-export it with `jointdnn export`"
+        )
 
 
 def write_manifest(bundle_dir: Path, manifest: BundleManifest) -> Path:

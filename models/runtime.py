@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from models.benchmark import random_tensor
-from models.bundle import BundleManifest, QuantParams, read_manifest
-from models.errors import BackendError
+from models.bundle import BundleManifest, QuantParams, TensorSpec, read_manifest
+from models.errors import BackendError, BundleError
 
 __all__ = [
     "ChainResult",
@@ -183,6 +183,17 @@ class ChainResult:
         return float(sum(self.segment_ms))
 
 
+def _check_spec(
+    path: Path, side: str, spec: TensorSpec, shape: tuple[int, ...], dtype: np.dtype[Any]
+) -> None:
+    """The loaded model's tensor must be the one its manifest entry describes (else the bundle is refused)."""
+    if list(shape) != list(spec.shape) or dtype != np.dtype(spec.dtype):
+        raise BundleError(
+            f"{path}: its {side} is {list(shape)} {dtype.name} but the manifest says {spec.shape} {spec.dtype}; "
+            "the bundle was modified: re-export it with `jointdnn export`"
+        )
+
+
 class SegmentChain:
     """A bundle's segments loaded as interpreters; runs any contiguous range ``[start, stop)``.
 
@@ -192,12 +203,19 @@ class SegmentChain:
 
     def __init__(self, bundle_dir: Path, *, num_threads: int = 1, manifest: BundleManifest | None = None):
         self.bundle_dir = Path(bundle_dir)
-        self.manifest = manifest or read_manifest(self.bundle_dir)
+        self.manifest = manifest or read_manifest(self.bundle_dir, verify_hashes=True)
         self.num_threads = num_threads
         self.runners = [
             SegmentRunner(self.bundle_dir / seg.file, num_threads=num_threads)
             for seg in self.manifest.segments
         ]
+        for seg, runner in zip(self.manifest.segments, self.runners, strict=True):
+            _check_spec(
+                self.bundle_dir / seg.file, "input", seg.input, runner.input_shape, runner.input_dtype
+            )
+            _check_spec(
+                self.bundle_dir / seg.file, "output", seg.output, runner.output_shape, runner.output_dtype
+            )
 
     def __len__(self) -> int:
         return len(self.runners)

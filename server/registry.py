@@ -58,7 +58,7 @@ class ModelRegistry:
         failed: dict[str, str] = {}
         for name, path in discover_bundles(settings.bundle_dir).items():
             try:
-                manifest = read_manifest(path)
+                manifest = read_manifest(path, verify_hashes=True)  # a modified bundle is refused
                 pools[name] = ModelPool(
                     name,
                     path,

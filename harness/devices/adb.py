@@ -53,7 +53,7 @@ from harness.devices.battery import (
 )
 from harness.devices.benchmark_output import parse_benchmark_output
 from harness.specs import DeviceSpec
-from models.bundle import MANIFEST_NAME, file_sha256, read_manifest
+from models.bundle import MANIFEST_NAME, check_file_hash, file_sha256, read_manifest
 from models.errors import (
     BenchmarkBinaryMissingError,
     DeviceDisconnectedError,
@@ -359,8 +359,13 @@ class AdbDevice:
         remote_dir = f"{REMOTE_ROOT}/{bundle_dir.name}"
         names = [segment.file for segment in manifest.segments]
         names += [manifest.whole_file] if manifest.whole_file else []
-        # hash the files themselves (not the manifest's claims): a hand-edited bundle is still pushed right
+        # hash the files themselves: they must be the ones the manifest names (a modified bundle is refused)
         local_hashes = {name: file_sha256(bundle_dir / name) for name in names}
+        claimed = {seg.file: seg.sha256 for seg in manifest.segments}
+        if manifest.whole_file:
+            claimed[manifest.whole_file] = manifest.whole_sha256 or ""
+        for name, digest in local_hashes.items():
+            check_file_hash(bundle_dir / name, claimed[name], digest)
         local_hashes[MANIFEST_NAME] = key[1]
         files = {name: f"{remote_dir}/{name}" for name in local_hashes}
         self.shell(["mkdir", "-p", remote_dir], check=True)

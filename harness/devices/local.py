@@ -115,7 +115,8 @@ class LocalDevice:
     def _chain(self, bundle_dir: Path, threads: int) -> SegmentChain:
         key = (str(Path(bundle_dir).resolve()), threads)
         if key not in self._chains:
-            self._chains[key] = SegmentChain(Path(bundle_dir), num_threads=threads)
+            manifest = read_manifest(Path(bundle_dir), verify_hashes=True)  # a modified bundle is refused
+            self._chains[key] = SegmentChain(Path(bundle_dir), num_threads=threads, manifest=manifest)
         return self._chains[key]
 
     def run_chain(

@@ -15,7 +15,7 @@ from harness.devices.local import LocalDevice
 from harness.emulator import EmulatedDevice
 from models.benchmark import BenchmarkSettings
 from models.bundle import file_sha256, read_manifest
-from models.errors import DeviceError, DeviceNotFoundError
+from models.errors import BundleError, DeviceError, DeviceNotFoundError
 
 
 @pytest.fixture(scope="module")
@@ -162,3 +162,12 @@ def test_missing_benchmark_model_says_what_to_supply_and_a_supplied_one_is_pushe
         supplied = AdbDevice(phone.serial, benchmark_binary=binary)
         remote = supplied.ensure_benchmark_model()
         assert supplied.remote_sha256([remote])[remote] == file_sha256(binary)
+
+
+def test_a_modified_bundle_is_refused_before_it_is_pushed(
+    emulated_device: EmulatedDevice, bundle_factory: Callable[..., Path], tmp_path: Path
+) -> None:
+    bundle = shutil.copytree(bundle_factory("small_cnn", "int8"), tmp_path / "modified")
+    shutil.copyfile(bundle / "segment_000.tflite", bundle / "segment_001.tflite")
+    with pytest.raises(BundleError, match=r"segment_001\.tflite is not the file its manifest names"):
+        AdbDevice(emulated_device.serial).push_bundle(bundle)
