@@ -7,6 +7,8 @@ reused across sessions through ``JOINTDNN_CACHE_DIR`` when it is set, as tox doe
 from __future__ import annotations
 
 import os
+import signal
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -15,6 +17,20 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 BundleFactory = Callable[..., Path]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A terminated test run (SIGTERM: a CI timeout, ``kill``) tears down like Ctrl-C.
+
+    Without this, SIGTERM ends the process at once and fixtures never stop what they started: the
+    uvicorn servers, link relays and network namespaces of shaped-link tests outlive the run.
+    """
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, interrupt)
 
 
 def _children() -> list[str]:
