@@ -14,13 +14,18 @@ import hashlib
 import re
 import stat as statmod
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
+from functools import partial
 
-from harness.emulator.process import Process, Program
+from harness.emulator.process import Process, Program, Readable
 
 __all__ = ["FILE_PROGRAMS"]
 
 _CHUNK = 1 << 20  # bytes per read when streaming files
+_STREAM_CHUNK = 64 * 1024  # bytes per read of head/tail
+_SEQ_BATCH = 8192  # numbers per write of seq (~70 KB for 8-digit numbers)
+_YES_BLOCK = 16 * 1024  # bytes per write of yes
 
 
 def _parse_flags(
@@ -83,6 +88,22 @@ def _read_inputs(p: Process, paths: list[str]) -> Iterator[tuple[str, bytes | No
             yield path, None
 
 
+def _stream_inputs(p: Process, paths: list[str]) -> Iterator[tuple[str, Iterator[bytes] | None]]:
+    """Like :func:`_read_inputs`, but each content as chunks (bounded memory for any input size)."""
+    for path in paths or ["-"]:
+        if path == "-":
+            yield "-", iter(partial(p.stdin.read, _CHUNK), b"")
+            continue
+        try:
+            handle = p.system.fs.open_read(path, p.cwd)
+        except OSError as exc:
+            _oserr(p, OSError(exc.errno, exc.strerror, path))
+            yield path, None
+            continue
+        with handle:
+            yield path, iter(partial(handle.read, _CHUNK), b"")
+
+
 def _echo(p: Process) -> int:
     """echo [-n] [-e] ARGS..."""
     args = p.argv[1:]
@@ -131,12 +152,12 @@ def _cat(p: Process) -> int:
     status = 0
     for path in p.argv[1:] or ["-"]:
         if path == "-":
-            while chunk := p.stdin.read(_CHUNK):
+            while (chunk := p.stdin.read(_CHUNK)) and not p.cancel.is_set():
                 p.stdout.write(chunk)
             continue
         try:
             with p.system.fs.open_read(path, p.cwd) as handle:
-                while chunk := handle.read(_CHUNK):
+                while (chunk := handle.read(_CHUNK)) and not p.cancel.is_set():
                     p.stdout.write(chunk)
         except OSError as exc:
             _oserr(p, OSError(exc.errno, exc.strerror, path))
@@ -284,11 +305,14 @@ def _touch(p: Process) -> int:
 def _hash_program(algorithm: str) -> Program:
     def program(p: Process) -> int:
         status = 0
-        for name, data in _read_inputs(p, [a for a in p.argv[1:] if not a.startswith("-") or a == "-"]):
-            if data is None:
+        for name, chunks in _stream_inputs(p, [a for a in p.argv[1:] if not a.startswith("-") or a == "-"]):
+            if chunks is None:
                 status = 1
                 continue
-            p.out(f"{hashlib.new(algorithm, data).hexdigest()}  {name}\n")
+            digest = hashlib.new(algorithm)
+            for chunk in chunks:
+                digest.update(chunk)
+            p.out(f"{digest.hexdigest()}  {name}\n")
         return status
 
     program.__doc__ = f"{algorithm}sum [FILE...]"
@@ -337,11 +361,17 @@ def _wc(p: Process, flags: set[str], values: dict[str, str], paths: list[str]) -
     chosen = [f for f in "lwc" if f in flags or (f == "c" and "m" in flags)] or ["l", "w", "c"]
     status = 0
     totals = {"l": 0, "w": 0, "c": 0}
-    for name, data in _read_inputs(p, paths):
-        if data is None:
+    for name, chunks in _stream_inputs(p, paths):
+        if chunks is None:
             status = 1
             continue
-        counts = {"l": data.count(b"\n"), "w": len(data.split()), "c": len(data)}
+        counts = {"l": 0, "w": 0, "c": 0}
+        after_space = True  # a word split across two chunks counts once
+        for chunk in chunks:
+            counts["l"] += chunk.count(b"\n")
+            counts["c"] += len(chunk)
+            counts["w"] += len(chunk.split()) - (not after_space and not chunk[:1].isspace())
+            after_space = chunk[-1:].isspace()
         for key in totals:
             totals[key] += counts[key]
         numbers = [counts[f] for f in chosen]
@@ -372,6 +402,46 @@ def _count_option(argv: list[str], default: int) -> tuple[int, bool, list[str]]:
     return count, use_bytes, paths
 
 
+def _head_stream(p: Process, source: Readable, count: int, use_bytes: bool) -> None:
+    """The first ``count`` lines (bytes) of ``source``, read only as far as needed: ``seq ... | head``
+    stops reading, the pipe closes, and the writer ends with SIGPIPE instead of running on."""
+    left = count
+    while left > 0 and (chunk := source.read(_STREAM_CHUNK)):
+        if use_bytes:
+            piece = chunk[:left]
+            left -= len(piece)
+        else:
+            end = 0
+            while left > 0 and (newline := chunk.find(b"\n", end)) >= 0:
+                end, left = newline + 1, left - 1
+            piece = chunk if left > 0 else chunk[:end]
+        p.stdout.write(piece)
+
+
+def _tail_stream(p: Process, source: Readable, count: int, use_bytes: bool) -> None:
+    """The last ``count`` lines (bytes) of ``source``, keeping only those in memory while reading."""
+    if count <= 0:
+        while source.read(_STREAM_CHUNK):
+            pass
+        return
+    if use_bytes:
+        kept = bytearray()
+        while chunk := source.read(_STREAM_CHUNK):
+            kept += chunk
+            del kept[:-count]
+        p.stdout.write(bytes(kept))
+        return
+    lines: deque[bytes] = deque(maxlen=count)
+    partial = b""
+    while chunk := source.read(_STREAM_CHUNK):
+        pieces = (partial + chunk).split(b"\n")
+        partial = pieces.pop()
+        lines.extend(piece + b"\n" for piece in pieces[-count:])
+    if partial:
+        lines.append(partial)
+    p.stdout.write(b"".join(lines))
+
+
 def _head_tail(tail: bool) -> Program:
     def program(p: Process) -> int:
         try:
@@ -379,18 +449,20 @@ def _head_tail(tail: bool) -> Program:
         except ValueError:
             return p.fail("bad count")
         status = 0
-        for name, data in _read_inputs(p, paths):
-            if data is None:
+        for index, path in enumerate(paths or ["-"]):
+            try:
+                handle = p.stdin if path == "-" else p.system.fs.open_read(path, p.cwd)
+            except OSError as exc:
+                _oserr(p, OSError(exc.errno, exc.strerror, path))
                 status = 1
                 continue
-            if len(paths) > 1:
-                p.out(f"==> {name} <==\n")
-            if use_bytes:
-                p.stdout.write(data[-count:] if tail and count else data if tail else data[:count])
-            else:
-                lines = data.splitlines(keepends=True)
-                chosen = lines[-count:] if tail and count else [] if tail else lines[:count]
-                p.stdout.write(b"".join(chosen))
+            try:
+                if len(paths) > 1:
+                    p.out(("\n" if index else "") + f"==> {path} <==\n")
+                (_tail_stream if tail else _head_stream)(p, handle, count, use_bytes)
+            finally:
+                if path != "-":
+                    handle.close()  # type: ignore[attr-defined]
         return status
 
     program.__doc__ = f"{'tail' if tail else 'head'} [-n N] [-c N] [FILE...]"
@@ -499,7 +571,28 @@ def _seq(p: Process) -> int:
         first, step, last = nums
     else:
         return p.fail("Needs 1 to 3 arguments")
-    p.out("".join(f"{n}\n" for n in range(first, last + (1 if step > 0 else -1), step or 1)))
+    numbers = range(first, last + (1 if step > 0 else -1), step or 1)
+    for start in range(0, len(numbers), _SEQ_BATCH):  # streamed: bounded memory whatever the range
+        if p.cancel.is_set():
+            return 130
+        p.out("".join(f"{n}\n" for n in numbers[start : start + _SEQ_BATCH]))
+    return 0
+
+
+def _yes(p: Process) -> int:
+    """yes [STRING...]: print STRING (default ``y``) forever, until the reader goes away."""
+    line = (" ".join(p.argv[1:]) if len(p.argv) > 1 else "y").encode() + b"\n"
+    block = line * max(1, _YES_BLOCK // len(line))
+    while not p.cancel.is_set():
+        p.stdout.write(block)  # BrokenPipeError / StreamClosedError once the reader closed
+    return 130
+
+
+def _ps(p: Process) -> int:
+    """ps: the programs running on the device (PID and command line)."""
+    p.out("USER           PID NAME\n")
+    for pid, argv in sorted(p.system.processes().items()):
+        p.out(f"shell     {pid:>9} {' '.join(argv)}\n")
     return 0
 
 
@@ -671,6 +764,7 @@ FILE_PROGRAMS: dict[str, Program] = {
     "md5sum": _hash_program("md5"),
     "mkdir": _mkdir,
     "printf": _printf,
+    "ps": _ps,
     "pwd": _pwd,
     "rm": _rm,
     "seq": _seq,
@@ -683,4 +777,5 @@ FILE_PROGRAMS: dict[str, Program] = {
     "touch": _touch,
     "true": lambda p: 0,
     "wc": _wc,
+    "yes": _yes,
 }

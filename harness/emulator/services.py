@@ -9,12 +9,17 @@ Service names, as adbd parses them:
   5 window-size change. Stderr stays separate and the exit status is reported.
 * ``exec:CMD`` -- raw, like legacy shell (``adb exec-out``).
 * ``sync:`` -- file transfer (:mod:`harness.emulator.sync_service`).
+* ``tcp:PORT`` / ``tcp:HOST:PORT`` -- a TCP connection made by the device (``adb forward tcp:X tcp:Y``).
+  The emulated device shares the host's network, so ``tcp:Y`` reaches a server listening on the host's
+  127.0.0.1:Y. A refused connection refuses the stream (the host sees it close at once).
 
 An empty command starts an interactive shell that reads command lines from stdin.
 """
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import struct
 import threading
 from collections.abc import Callable
@@ -25,10 +30,11 @@ from harness.emulator.sync_service import serve_sync
 from harness.emulator.system import AndroidSystem
 from harness.emulator.transport import ServiceHandler, Stream
 
-__all__ = ["ShellOptions", "make_resolver", "parse_shell_service"]
+__all__ = ["ShellOptions", "make_resolver", "parse_shell_service", "parse_tcp_service"]
 
 ID_STDIN, ID_STDOUT, ID_STDERR, ID_EXIT, ID_CLOSE_STDIN, ID_WINDOW_SIZE = range(6)
 _V2_HEADER = struct.Struct("<BI")
+_OUT_CHUNK = 64 * 1024  # bytes of program output per stream write (interleaves stdout and stderr fairly)
 
 
 @dataclass(frozen=True)
@@ -56,38 +62,48 @@ def parse_shell_service(service: str) -> ShellOptions | None:
 
 
 class _RawOut:
-    """stdout/stderr of a legacy shell: bytes straight into the stream (merged)."""
+    """stdout/stderr of a legacy shell: bytes straight into the stream (merged).
 
-    def __init__(self, stream: Stream, lock: threading.Lock):
+    A write returns once the host has acknowledged all but the last packet of it (the stream's flow
+    control), so a program producing output faster than the host reads it blocks: nothing piles up.
+    After the stream closed, writes raise :class:`StreamClosedError` (a BrokenPipeError).
+    """
+
+    def __init__(self, stream: Stream, lock: threading.Lock, system: AndroidSystem):
         self.stream = stream
         self.lock = lock
+        self.system = system
 
     def write(self, data: bytes) -> int:
-        if data:
+        self.system.note_output_write(len(data))
+        view = memoryview(data)
+        for start in range(0, len(view), _OUT_CHUNK):
             with self.lock:
-                self.stream.write(bytes(data))
+                self.stream.write(bytes(view[start : start + _OUT_CHUNK]))
         return len(data)
 
 
-class _V2Out:
-    """One shell-protocol channel (stdout or stderr)."""
+class _V2Out(_RawOut):
+    """One shell-protocol channel (stdout or stderr): each piece framed as ``<channel><length><data>``."""
 
-    def __init__(self, stream: Stream, channel: int, lock: threading.Lock):
-        self.stream = stream
+    def __init__(self, stream: Stream, channel: int, lock: threading.Lock, system: AndroidSystem):
+        super().__init__(stream, lock, system)
         self.channel = channel
-        self.lock = lock
 
     def write(self, data: bytes) -> int:
-        if data:
+        self.system.note_output_write(len(data))
+        view = memoryview(data)
+        for start in range(0, len(view), _OUT_CHUNK):
+            piece = view[start : start + _OUT_CHUNK]
             with self.lock:
-                self.stream.write(_V2_HEADER.pack(self.channel, len(data)) + bytes(data))
+                self.stream.write(_V2_HEADER.pack(self.channel, len(piece)) + bytes(piece))
         return len(data)
 
 
 class _PtyOut:
     """Output through a pseudo-terminal: ``\n`` becomes ``\r\n`` (the tty's ONLCR)."""
 
-    def __init__(self, inner: _RawOut | _V2Out):
+    def __init__(self, inner: _RawOut):
         self.inner = inner
 
     def write(self, data: bytes) -> int:
@@ -177,10 +193,12 @@ class _StdinReader:
 
 def _serve_shell(stream: Stream, system: AndroidSystem, options: ShellOptions) -> None:
     lock = threading.Lock()
-    base_out: _RawOut | _V2Out = _V2Out(stream, ID_STDOUT, lock) if options.v2 else _RawOut(stream, lock)
-    base_err: _RawOut | _V2Out = _V2Out(stream, ID_STDERR, lock) if options.v2 else base_out
-    stdout: _RawOut | _V2Out | _PtyOut = base_out
-    stderr: _RawOut | _V2Out | _PtyOut = base_err
+    base_out: _RawOut = (
+        _V2Out(stream, ID_STDOUT, lock, system) if options.v2 else _RawOut(stream, lock, system)
+    )
+    base_err: _RawOut = _V2Out(stream, ID_STDERR, lock, system) if options.v2 else base_out
+    stdout: _RawOut | _PtyOut = base_out
+    stderr: _RawOut | _PtyOut = base_err
     echo = None
     if options.pty:  # a terminal merges stderr into its one output and translates newlines
         stdout = stderr = echo = _PtyOut(base_out)
@@ -198,8 +216,8 @@ def _serve_shell(stream: Stream, system: AndroidSystem, options: ShellOptions) -
 def _interactive(
     shell: Shell,
     stdin: _StdinReader,
-    stdout: _RawOut | _V2Out | _PtyOut,
-    stderr: _RawOut | _V2Out | _PtyOut,
+    stdout: _RawOut | _PtyOut,
+    stderr: _RawOut | _PtyOut,
     *,
     prompt: bool,
 ) -> int:
@@ -224,6 +242,58 @@ def make_resolver(system: AndroidSystem) -> Callable[[str], ServiceHandler | Non
         options = parse_shell_service(service)
         if options is not None:
             return lambda stream: _serve_shell(stream, system, options)
-        return None  # reboot:, tcpip:, framebuffer: ... are refused (the host sees "closed")
+        if service.startswith("tcp:"):
+            return _connect_tcp(service)
+        return None  # reboot:, tcpip:, framebuffer:, localabstract: ... are refused (the host sees "closed")
 
     return resolve
+
+
+_TCP_CONNECT_TIMEOUT_S = 3.0
+
+
+def parse_tcp_service(service: str) -> tuple[str, int] | None:
+    """``tcp:8080`` -> ("127.0.0.1", 8080); ``tcp:10.0.0.2:80`` -> ("10.0.0.2", 80); None if malformed."""
+    host, _, port = service[len("tcp:") :].rpartition(":")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        return None
+    return host or "127.0.0.1", int(port)
+
+
+def _connect_tcp(service: str) -> ServiceHandler | None:
+    """Connect now (so a refused port refuses the OPEN, as adbd does) and relay bytes both ways."""
+    target = parse_tcp_service(service)
+    if target is None:
+        return None
+    try:
+        sock = socket.create_connection(target, timeout=_TCP_CONNECT_TIMEOUT_S)
+    except OSError:
+        return None
+    sock.settimeout(None)
+    return lambda stream: _serve_tcp(stream, sock)
+
+
+def _serve_tcp(stream: Stream, sock: socket.socket) -> None:
+    """Relay between the adb stream and the TCP connection until either side closes."""
+
+    def to_host() -> None:
+        try:
+            while data := sock.recv(64 * 1024):
+                stream.write(data)  # flow control: waits for the host's OKAY
+        except OSError:
+            pass
+        finally:
+            stream.close()  # the server closed its end: close the stream (wakes the reader below)
+
+    relay = threading.Thread(target=to_host, name=f"adb-tcp-{stream.local_id}", daemon=True)
+    relay.start()
+    try:
+        while data := stream.read():
+            sock.sendall(data)
+    except OSError:
+        pass
+    finally:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+        sock.close()
+        relay.join(timeout=5.0)

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from harness.emulator.filesystem import builtin_program_name
-from harness.emulator.process import Process, Readable, Writable
+from harness.emulator.process import Process, Program, Readable, Writable
 from harness.emulator.shell_syntax import (
     Command,
     CommandList,
@@ -38,6 +38,7 @@ __all__ = ["SH", "Shell"]
 SH = "/system/bin/sh"
 SIGPIPE_STATUS = 141  # 128 + SIGPIPE
 CANCELLED_STATUS = 130  # 128 + SIGINT, when the adb stream went away
+MAX_PIPELINE = 1000  # commands in one pipeline
 
 
 class _Exit(Exception):
@@ -96,6 +97,9 @@ class Shell:
             self.exited = True
         except _Cancelled:
             self.status = CANCELLED_STATUS
+        except RecursionError:  # scripts running themselves, `sh -c` inside `sh -c` ... too deep
+            stderr.write(f"{SH}: commands nested too deeply\n".encode())
+            self.status = 2
         return self.status
 
     def _check_cancel(self) -> None:
@@ -127,7 +131,17 @@ class Shell:
 
     def _run_pipes(self, commands: list[Command], io_set: _IO) -> int:
         count = len(commands)
-        pipes = [os.pipe() for _ in range(count - 1)]
+        if count > MAX_PIPELINE:  # each stage is a thread and a pipe: refuse rather than exhaust them
+            return _fail(io_set, f"pipeline of {count} commands is too long (at most {MAX_PIPELINE})", 2)
+        pipes: list[tuple[int, int]] = []
+        try:
+            for _ in range(count - 1):
+                pipes.append(os.pipe())
+        except OSError as exc:
+            for fds in pipes:
+                for fd in fds:
+                    os.close(fd)
+            return _fail(io_set, f"can't create pipe: {exc.strerror}", 1)
         readers = [open(r, "rb", buffering=0) for r, _ in pipes]  # noqa: SIM115 - closed by the stage
         writers = [open(w, "wb", buffering=0) for _, w in pipes]  # noqa: SIM115 - closed by the stage
         statuses = [0] * count
@@ -173,6 +187,8 @@ class Shell:
         try:
             io_set = self._redirect(command.redirects, io_set, opened)
             return self.execute(argv, io_set, env_extra=values) if argv else 0
+        except BrokenPipeError:
+            raise  # the reader went away: the pipeline reports SIGPIPE (141), no message
         except OSError as exc:
             io_set.stderr.write(f"{SH}: {_oserror_text(exc)}\n".encode())
             return 1
@@ -228,8 +244,13 @@ class Shell:
             program = self.system.programs.get(name)
             if program is None:
                 return _fail(io_set, f"{name}: inaccessible or not found", 127)
-            return program(process)
+            return self._start(program, process)
         return self._execute_file(process, io_set)
+
+    def _start(self, program: Program, process: Process) -> int:
+        """Run a program, listed in the device's process table while it runs."""
+        with self.system.running(process.argv):
+            return program(process)
 
     def _run_for_process(self, process: Process, argv: list[str]) -> int:
         """Run ``argv`` with the I/O of ``process`` (``taskset``)."""
@@ -245,7 +266,7 @@ class Shell:
             path.startswith(("/system/bin/", "/system/xbin/", "/vendor/bin/"))
             and base in self.system.programs
         ):
-            return self.system.programs[base](process)
+            return self._start(self.system.programs[base], process)
         if not fs.exists(path):
             return _fail(io_set, f"{shown}: inaccessible or not found", 127)
         if fs.is_dir(path):
@@ -259,7 +280,7 @@ class Shell:
             program = self.system.builtin_files.get(builtin)
             if program is None:
                 return _fail(io_set, f"{shown}: builtin {builtin!r} is not installed", 127)
-            return program(process)
+            return self._start(program, process)
         if head.startswith(b"#!") and b"sh" in head.split(b"\n", 1)[0]:
             script = fs.read_bytes(path).decode("utf-8", "replace")
             child = self._child(env=process.env, positional=process.argv)

@@ -10,6 +10,8 @@ The image is laid out like an Android 14 phone seen by the unprivileged ``shell`
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from harness.emulator.battery import Battery
@@ -74,7 +76,35 @@ class AndroidSystem:
         self.builtin_files: dict[str, Program] = {}  # builtin name -> program (benchmark_model, ...)
         self._props = system_properties(profile, serial)
         self._props_lock = threading.Lock()
+        self._processes: dict[int, list[str]] = {}  # pid -> argv of the programs running now
+        self._next_pid = 1000
+        self._proc_lock = threading.Lock()
+        self.largest_output_write = 0  # bytes: the biggest single write of program output to an adb stream
         self._install_image()
+
+    # --- processes ----------------------------------------------------------------------------------
+    @contextmanager
+    def running(self, argv: list[str]) -> Iterator[int]:
+        """Enter a program in the process table while it runs (``ps``, tests); yields its pid."""
+        with self._proc_lock:
+            pid = self._next_pid
+            self._next_pid += 1
+            self._processes[pid] = list(argv)
+        try:
+            yield pid
+        finally:
+            with self._proc_lock:
+                self._processes.pop(pid, None)
+
+    def processes(self) -> dict[int, list[str]]:
+        """pid -> argv of every program running now."""
+        with self._proc_lock:
+            return {pid: list(argv) for pid, argv in self._processes.items()}
+
+    def note_output_write(self, size: int) -> None:
+        """Record one write of program output into an adb stream (keeps :attr:`largest_output_write`)."""
+        if size > self.largest_output_write:
+            self.largest_output_write = size
 
     # --- properties ---------------------------------------------------------------------------------
     def getprop(self, key: str) -> str | None:

@@ -148,11 +148,14 @@ class Stream:
             self._can_send = True
             self._cv.notify_all()
 
-    def _on_close(self) -> None:
+    def _on_close(self) -> bool:
+        """The host closed the stream (or the connection dropped); True if it was still open."""
         with self._cv:
+            was_open = not self._closed
             self._closed = True
             self._cv.notify_all()
         self.closed_event.set()
+        return was_open
 
 
 ServiceHandler = Callable[[Stream], None]
@@ -227,8 +230,13 @@ class Connection:
         data = rfile.read(length) if length else b""
         if len(data) != length:
             raise ProtocolError(f"{command_name(command)} payload cut short: {len(data)} of {length} bytes")
-        if self.version < A_VERSION and checksum(data) != crc:
-            raise ProtocolError(f"{command_name(command)} payload checksum mismatch")
+        # Before "skip checksum" (0x01000001) the checksum is mandatory. A CNXN announces the host's
+        # version itself, so it is checked against that, not against what an earlier CNXN negotiated.
+        version = min(arg0, A_VERSION) if command == A_CNXN else self.version
+        if version < A_VERSION and checksum(data) != crc:
+            raise ProtocolError(
+                f"{command_name(command)} payload checksum mismatch (protocol 0x{version:08x} requires it)"
+            )
         return Packet(command, arg0, arg1, data)
 
     def _dispatch(self, packet: Packet) -> None:
@@ -249,8 +257,18 @@ class Connection:
             elif packet.command == A_OKAY:
                 stream._on_okay()
             elif packet.command == A_CLSE:
-                self.forget(packet.arg1)
-                stream._on_close()
+                self._on_host_close(stream)
+
+    def _on_host_close(self, stream: Stream) -> None:
+        """The host's ``CLSE(host_id, dev_id)``: answer with our own CLSE once, then forget the stream.
+
+        The adb server does not wait for the reply, but other clients (``adb-shell``) do. The stream is
+        marked closed first, so the service's own close (when its thread ends) sends nothing more.
+        """
+        if stream._on_close():
+            self.forget(stream.local_id)
+            with contextlib.suppress(OSError):
+                self.send(A_CLSE, stream.local_id, stream.remote_id)
 
     def _on_connect(self, packet: Packet) -> None:
         # A (re)connect resets the transport: every open stream dies.

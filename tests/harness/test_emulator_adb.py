@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 import struct
 import subprocess
+import time
 from pathlib import Path
 
 import adbutils
@@ -198,3 +200,76 @@ def test_cli_emulator_start_serves_until_interrupted() -> None:
             process.kill()
     devices = subprocess.run([adb, "devices"], capture_output=True, text=True).stdout
     assert serial not in devices
+
+
+def _running(adb_device: adbutils.AdbDevice, command: str) -> bool:
+    return any(line.endswith(command) for line in adb_device.shell("ps").splitlines())
+
+
+@pytest.mark.parametrize("command", ["seq 1 100000000", "yes | cat", "seq 1 100000000 | cat -"])
+def test_unbounded_output_streams_and_stops_with_its_client(
+    emulated_device: EmulatedDevice, adb_device: adbutils.AdbDevice, command: str
+) -> None:
+    system = emulated_device.system
+    assert system is not None
+    system.largest_output_write = 0
+    connection = adb_device.shell(command, stream=True)
+    assert isinstance(connection, adbutils.AdbConnection)
+    connection.conn.settimeout(10)
+    received = b""
+    while len(received) < 200_000:  # output arrives as it is produced, not when the program ends
+        chunk = connection.conn.recv(65536)
+        assert chunk, received[-100:]
+        received += chunk
+    assert received.startswith(b"1\n2\n3\n" if "seq" in command else b"y\ny\ny\n")
+    time.sleep(0.3)  # the client is not reading: flow control holds the program back, it keeps running
+    last = command.split(" | ")[-1]
+    assert _running(adb_device, last)
+    connection.close()
+    deadline = time.monotonic() + 5
+    while _running(adb_device, last) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _running(adb_device, command.split(" | ")[0]) and not _running(adb_device, last)
+    assert 0 < system.largest_output_write <= 1024 * 1024  # each write of output is bounded
+
+
+def test_head_stops_reading_an_endless_pipe(adb_device: adbutils.AdbDevice) -> None:
+    started = time.monotonic()
+    assert adb_device.shell("yes | head -n 3; seq 1 100000000 | head -n 2") == "y\ny\ny\n1\n2"
+    assert adb_device.shell("seq 1 100000 | tail -n 2; seq 5 | tail -c 4") == "99999\n100000\n4\n5"
+    assert time.monotonic() - started < 10
+
+
+def test_forward_to_a_device_tcp_port_reaches_a_local_server(adb_device: adbutils.AdbDevice) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        server.settimeout(10)
+        remote = f"tcp:{server.getsockname()[1]}"
+        local = adb_device.forward_port(remote)  # `adb forward tcp:LOCAL tcp:REMOTE`
+        try:
+            with socket.create_connection(("127.0.0.1", local), timeout=10) as client:
+                accepted, _ = server.accept()  # the device connected on behalf of the stream
+                with accepted:
+                    accepted.settimeout(10)
+                    client.sendall(b"ping" * 50_000)  # 200 KB: several WRTEs each way
+                    received = b""
+                    while len(received) < 200_000:
+                        received += accepted.recv(65536)
+                    assert received == b"ping" * 50_000
+                    accepted.sendall(b"pong\n")
+                    assert client.recv(16) == b"pong\n"
+                assert client.recv(16) == b""  # the server closed: the forwarded connection closes too
+        finally:
+            adb_device.forward_remove(f"tcp:{local}")
+    assert adb_device.shell("echo still-online") == "still-online"
+
+
+def test_forward_to_a_closed_device_port_is_refused(adb_device: adbutils.AdbDevice) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        free = probe.getsockname()[1]  # nothing listens here once the probe is closed
+    local = adb_device.forward_port(f"tcp:{free}")
+    try:
+        with socket.create_connection(("127.0.0.1", local), timeout=10) as client:
+            client.settimeout(10)
+            assert client.recv(16) == b""  # the device refused the OPEN: adb closes the connection
+    finally:
+        adb_device.forward_remove(f"tcp:{local}")

@@ -201,3 +201,35 @@ def test_flow_control_waits_for_okay_and_streams_interleave(device: EmulatedDevi
     assert output == "".join(f"{n}\n" for n in range(1, 3001)).encode()
     assert fast != slow
     host.close()
+
+
+def test_bad_checksum_in_an_old_version_cnxn_is_rejected(device: EmulatedDevice) -> None:
+    sock = socket.create_connection(("127.0.0.1", device.port), timeout=5)
+    bad = bytearray(encode_packet(A_CNXN, OLD_VERSION, 4096, b"host::features=shell_v2\0"))
+    bad[16] ^= 0xFF  # corrupt data_crc32: protocol 0x01000000 requires it
+    sock.sendall(bytes(bad))
+    assert sock.recv(HEADER_SIZE) == b""  # no CNXN back: the device dropped the connection
+    sock.close()
+
+
+def test_cnxn_of_the_skip_checksum_version_may_leave_the_checksum_out(device: EmulatedDevice) -> None:
+    sock = socket.create_connection(("127.0.0.1", device.port), timeout=5)
+    cnxn = bytearray(encode_packet(A_CNXN, 0x01000001, 4096, b"host::features=shell_v2\0"))
+    cnxn[16:20] = b"\0\0\0\0"  # adb >= 29 sends checksum 0
+    sock.sendall(bytes(cnxn))
+    assert decode_header(sock.recv(HEADER_SIZE))[0] == A_CNXN
+    sock.close()
+
+
+def test_host_close_is_answered_with_one_clse_and_the_stream_is_forgotten(device: EmulatedDevice) -> None:
+    host = RawHost(device.port)
+    stream = host.open(7, "shell:sleep 30")
+    host.sock.sendall(encode_packet(A_CLSE, 7, stream))
+    assert host.read_packet()[:3] == (A_CLSE, stream, 7)  # the close handshake: CLSE(dev_id, host_id)
+    host.sock.sendall(encode_packet(A_CLSE, 7, stream))  # the stream is gone: a second CLSE is ignored
+    host.sock.sendall(encode_packet(A_CLSE, 99, 12345))  # and so is one for a stream that never existed
+    with pytest.raises(TimeoutError):
+        host.read_packet(timeout=0.5)
+    again = host.open(8, "shell:echo again")  # the connection still works
+    assert host.read_packet() == (A_WRTE, again, 8, b"again\n")
+    host.close()

@@ -189,3 +189,49 @@ def test_the_documented_everyday_programs_run(system: AndroidSystem, line: str, 
         assert out == stdout
     else:
         assert out.strip()
+
+
+@pytest.mark.parametrize(
+    ("line", "status", "stdout", "stderr"),
+    [
+        ("(" * 10_000 + "echo hi" + ")" * 10_000, 2, "", "syntax error: '(' unexpected"),
+        ("{ " * 10_000 + "true", 2, "", "syntax error: '{'"),
+        ("! " * 10_000 + "false; echo $?", 0, "1\n", ""),  # an even number of negations
+        ("! " * 10_001 + "false; echo $?", 0, "0\n", ""),
+        ("true" + " && true" * 10_000 + " && echo end", 0, "end\n", ""),
+        ("echo hi" + " | cat" * 200, 0, "hi\n", ""),
+        ("echo hi" + " | cat" * 10_000, 2, "", "pipeline of 10001 commands is too long (at most 1000)"),
+        ("echo 'sh r.sh' > r.sh; sh r.sh; echo after $?", 0, "after 2\n", "commands nested too deeply"),
+    ],
+    ids=[
+        "parens",
+        "braces",
+        "not-even",
+        "not-odd",
+        "and-list",
+        "pipeline-200",
+        "pipeline-10001",
+        "self-call",
+    ],
+)
+def test_deep_nesting_and_long_command_lines_give_clear_errors(
+    system: AndroidSystem, line: str, status: int, stdout: str, stderr: str
+) -> None:
+    got_status, got_out, got_err = run(system, line)
+    assert (got_status, got_out) == (status, stdout), got_err[:300]
+    assert stderr in got_err and "Recursion" not in got_err
+    assert got_err.count("\n") <= 1  # one clear message, not one per level
+
+
+def test_wc_and_hashes_stream_their_input(system: AndroidSystem, monkeypatch: pytest.MonkeyPatch) -> None:
+    import harness.emulator.commands as commands
+
+    monkeypatch.setattr(commands, "_CHUNK", 7)  # words and lines split across reads
+    assert run(system, "printf 'hello world  foo\\nbarbaz qux\\n' | wc") == (
+        0,
+        "      2       5      28\n",
+        "",
+    )
+    assert run(system, "seq 1 100000 | wc -l; seq 3 | tail -n 1")[1] == "100000\n3\n"
+    sha = "edeaaff3f1774ad2888673770c6d64097e391bc362d7d6fb34982ddf0efd18cb"
+    assert run(system, "echo abc > f; sha256sum f; echo abc | sha256sum") == (0, f"{sha}  f\n{sha}  -\n", "")
