@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, Field, ValidationError
 
+from harness.links import radio
 from models.errors import SpecError, UnknownLinkError
 
 __all__ = [
@@ -42,19 +43,19 @@ class LinkSpec(BaseModel):
 
     def upload_ms(self, nbytes: int) -> float:
         """Serialisation time of ``nbytes`` on the uplink (ms), without the round trip."""
-        return nbytes * 8 / (self.up_mbps * 1e6) * 1e3
+        return radio.serial_ms(float(nbytes), self.up_mbps)
 
     def download_ms(self, nbytes: int) -> float:
         """Serialisation time of ``nbytes`` on the downlink (ms), without the round trip."""
-        return nbytes * 8 / (self.down_mbps * 1e6) * 1e3
+        return radio.serial_ms(float(nbytes), self.down_mbps)
 
     @property
     def upload_power_mw(self) -> float:  # radio power while sending at full uplink rate
-        return self.alpha_up_mw_per_mbps * self.up_mbps + self.beta_mw
+        return radio.radio_power_mw(self.up_mbps, self.alpha_up_mw_per_mbps, self.beta_mw)
 
     @property
     def download_power_mw(self) -> float:  # radio power while receiving at full downlink rate
-        return self.alpha_down_mw_per_mbps * self.down_mbps + self.beta_mw
+        return radio.radio_power_mw(self.down_mbps, self.alpha_down_mw_per_mbps, self.beta_mw)
 
     def with_bandwidth(self, up_mbps: float, down_mbps: float | None = None) -> LinkSpec:
         """A copy with other bandwidths (for sweeps)."""

@@ -13,6 +13,7 @@ import statistics
 import time
 from dataclasses import asdict, dataclass
 
+from harness.links import radio
 from harness.links.probe import recv_exact, send_zeros
 from harness.links.shaping import ShapedLink
 from models.errors import LinkError
@@ -67,8 +68,8 @@ def _probe(
 def measure_link(shaped: ShapedLink, *, seconds: float = 0.5, pings: int = 5) -> LinkMeasurement:
     """Time pings, an upload and a download over ``shaped``; ``seconds`` of data per direction."""
     link = shaped.link
-    up_bytes = max(32_000, int(link.up_mbps * 1e6 / 8 * seconds))
-    down_bytes = max(32_000, int(link.down_mbps * 1e6 / 8 * seconds))
+    up_bytes = max(32_000, int(radio.bytes_per_s(link.up_mbps) * seconds))
+    down_bytes = max(32_000, int(radio.bytes_per_s(link.down_mbps) * seconds))
     try:
         rtts, up_ms, down_ms = shaped.device_call(
             _probe, shaped.cloud_host, shaped.probe_port, up_bytes, down_bytes, pings
@@ -80,8 +81,8 @@ def measure_link(shaped: ShapedLink, *, seconds: float = 0.5, pings: int = 5) ->
         up_ms += shaped.pace(up_bytes, 0, up_ms)
         down_ms += shaped.pace(0, down_bytes, down_ms)
     rtt_ms = statistics.median(rtts)
-    up_mbps = up_bytes * 8 / max(up_ms - rtt_ms, 1e-3) / 1e3
-    down_mbps = down_bytes * 8 / max(down_ms - rtt_ms, 1e-3) / 1e3
+    up_mbps = radio.throughput_mbps(up_bytes, max(up_ms - rtt_ms, 1e-3))
+    down_mbps = radio.throughput_mbps(down_bytes, max(down_ms - rtt_ms, 1e-3))
     return LinkMeasurement(
         link=link.name,
         shaping=shaped.mode,

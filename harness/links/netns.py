@@ -28,6 +28,7 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
+from harness.links import radio
 from models.errors import LinkError
 
 __all__ = [
@@ -117,7 +118,7 @@ def delete_namespace(name: str) -> None:
 
 def _tbf_args(rate_mbps: float) -> list[str]:
     # burst: at least 2 full frames, else ~2 ms of data; limit: ~1 s of data so TCP never sees drops
-    bytes_per_s = rate_mbps * 1e6 / 8
+    bytes_per_s = radio.bytes_per_s(rate_mbps)
     burst = max(3200, int(bytes_per_s * 0.002))
     limit = max(256_000, int(bytes_per_s * 1.0))
     return ["tbf", "rate", f"{rate_mbps * 1000:.0f}kbit", "burst", str(burst), "limit", str(limit)]

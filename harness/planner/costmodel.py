@@ -7,8 +7,9 @@ is a sum of per-segment terms ``node[i, loc_i]`` and per-boundary terms ``edge[i
 (with ``loc_{-1} = loc_n = mobile``), so one table serves the shortest path, the integer program, the
 brute force and the evaluation of baselines — they cannot disagree about what a schedule costs.
 
-Per transfer of ``B`` bytes: time ``B*8/bandwidth + rtt_ms``; radio energy ``P * B*8/bandwidth`` with
-``P = alpha * bandwidth + beta`` (Huang et al.); waiting energy ``waiting_mw * rtt_ms`` (if counted).
+Per transfer of ``B`` bytes: time ``serial_ms + rtt_ms`` with ``serial_ms = B*8/bandwidth``; radio
+energy ``alpha * Mbit + beta * serial_ms`` (= ``P * serial_ms`` with ``P = alpha * bandwidth + beta``,
+Huang et al.), both from :mod:`harness.links.radio`; waiting energy ``waiting_mw * rtt_ms`` (if counted).
 Cloud compute costs the phone ``waiting_mw * cloud_ms`` (if counted); the cloud profile's energy is
 ignored. Training: forward then backward, each segment trains where it runs, activations cross forward
 and same-sized gradients cross back at every inner boundary (two transfers, two round trips); the model
@@ -24,8 +25,10 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from harness.links import radio
 from harness.planner.costs import LOCATIONS, Location, PlanningProblem
 from harness.planner.objectives import Objective
+from harness.specs import LinkSpec
 from models.errors import UsageError
 
 __all__ = [
@@ -101,16 +104,16 @@ class CostTables:
         return self.node @ weights, self.edge @ weights
 
 
-def _transfer(
-    nbytes: np.ndarray, mbps: float, power_mw: float, rtt_ms: float, waiting_mw: float, up: bool
-) -> np.ndarray:
-    """Metric rows (k, M) of transfers of ``nbytes`` (k,) in one direction."""
-    serial_ms = nbytes * 8.0 / (mbps * 1e3)  # bytes*8 bits / (Mbit/s * 1e6) s -> ms
+def _transfer(nbytes: np.ndarray, link: LinkSpec, rtt_ms: float, waiting_mw: float, up: bool) -> np.ndarray:
+    """Metric rows (k, M) of transfers of ``nbytes`` (k,) in one direction of ``link``."""
+    mbps = link.up_mbps if up else link.down_mbps
+    alpha_mw_per_mbps = link.alpha_up_mw_per_mbps if up else link.alpha_down_mw_per_mbps
+    serial = radio.serial_ms(nbytes, mbps)  # (k,) ms
     rows = np.zeros((nbytes.size, len(METRICS)))
-    rows[:, _I["transfer_ms"]] = serial_ms + rtt_ms
-    rows[:, _I["mobile_transfer_mj"]] = power_mw * serial_ms / 1e3
+    rows[:, _I["transfer_ms"]] = serial + rtt_ms
+    rows[:, _I["mobile_transfer_mj"]] = radio.radio_energy_mj(nbytes, serial, alpha_mw_per_mbps, link.beta_mw)
     rows[:, _I["mobile_waiting_mj"]] = waiting_mw * rtt_ms / 1e3
-    rows[:, _I["cloud_transfer_ms"]] = serial_ms
+    rows[:, _I["cloud_transfer_ms"]] = serial
     rows[:, _I["up_bytes" if up else "down_bytes"]] = nbytes
     rows[:, _I["transfers"]] = 1.0
     return rows
@@ -131,20 +134,13 @@ def build_tables(problem: PlanningProblem) -> CostTables:
     node[:, 1, _I["cloud_compute_ms"]] = cloud_ms
     node[:, 1, _I["mobile_waiting_mj"]] = waiting_mw * cloud_ms / 1e3
     if training and problem.sync_every_steps:
-        sync = _transfer(
-            seg.param_bytes / problem.sync_every_steps,
-            link.down_mbps,
-            link.download_power_mw,
-            0.0,
-            0.0,
-            up=False,
-        )
+        sync = _transfer(seg.param_bytes / problem.sync_every_steps, link, 0.0, 0.0, up=False)
         sync[:, _I["transfers"]] = 0.0  # piggybacks on an existing response
         node[:, 1, :] += sync
 
     nbytes = seg.boundary_bytes()  # (n+1,)
-    up = _transfer(nbytes, link.up_mbps, link.upload_power_mw, link.rtt_ms, waiting_mw, up=True)
-    down = _transfer(nbytes, link.down_mbps, link.download_power_mw, link.rtt_ms, waiting_mw, up=False)
+    up = _transfer(nbytes, link, link.rtt_ms, waiting_mw, up=True)
+    down = _transfer(nbytes, link, link.rtt_ms, waiting_mw, up=False)
     edge = np.zeros((n + 1, 2, 2, len(METRICS)))
     edge[:n, 0, 1] = up[:n]  # mobile -> cloud before segment i (boundary n never goes to the cloud)
     if training:

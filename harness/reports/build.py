@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from models.errors import UsageError
 from harness.reports.index import write_index
 from harness.reports.plots import write_plots
 from harness.reports.schema import LINKS_COLUMNS, MEASUREMENT_COLUMNS, PLAN_COLUMNS
 from harness.reports.summary import summarize
+from models.errors import UsageError
 
 __all__ = ["Report", "build_report", "load_run"]
 

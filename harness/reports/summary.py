@@ -10,11 +10,12 @@ candidate unless it is one of them). Error percentages are ``(measured - predict
 from __future__ import annotations
 
 import math
+from dataclasses import asdict
 from typing import Any
 
 import pandas as pd
 
-from harness.reports.schema import SUMMARY_COLUMNS
+from harness.reports.schema import SUMMARY_COLUMNS, SummaryRow
 
 __all__ = ["measured_medians", "summarize"]
 
@@ -56,10 +57,10 @@ def _ratio(a: float, b: float) -> float:
 
 
 def summarize(plans: pd.DataFrame, measurements: pd.DataFrame, links: pd.DataFrame) -> pd.DataFrame:
-    """Build the summary frame (columns :data:`~harness.reports.schema.SUMMARY_COLUMNS`)."""
+    """Build the summary frame (one :class:`~harness.reports.schema.SummaryRow` per link x objective)."""
     medians = measured_medians(measurements)
     link_info = links.set_index("link") if not links.empty else pd.DataFrame()
-    rows: list[dict[str, Any]] = []
+    rows: list[SummaryRow] = []
 
     def med(link: str, schedule: str, column: str) -> float:
         key = (link, schedule)
@@ -87,37 +88,37 @@ def summarize(plans: pd.DataFrame, measurements: pd.DataFrame, links: pd.DataFra
         )
         match_key = (link, schedule)
         rows.append(
-            {
-                "link": link,
-                "objective": objective,
-                "shaping": info.get("shaping", ""),
-                "achieved_up_mbps": info.get("up_mbps", math.nan),
-                "achieved_down_mbps": info.get("down_mbps", math.nan),
-                "achieved_rtt_ms": info.get("rtt_ms", math.nan),
-                "schedule": schedule,
-                "cuts": chosen["cuts"],
-                "pred_latency_ms": chosen["pred_latency_ms"],
-                "meas_latency_ms": lat,
-                "latency_error_pct": _pct(lat, float(chosen["pred_latency_ms"])),
-                "pred_energy_mj": chosen["pred_mobile_energy_mj"],
-                "meas_energy_mj": energy,
-                "energy_error_pct": _pct(energy, float(chosen["pred_mobile_energy_mj"])),
-                "mobile_only_latency_ms": med(link, mob, "latency_ms"),
-                "cloud_only_latency_ms": med(link, cloud, "latency_ms"),
-                "best_single_cut_schedule": single,
-                "best_single_cut_latency_ms": med(link, single, "latency_ms"),
-                "mobile_only_energy_mj": med(link, mob, "mobile_energy_mj"),
-                "cloud_only_energy_mj": med(link, cloud, "mobile_energy_mj"),
-                "best_single_cut_energy_mj": med(link, single, "mobile_energy_mj"),
-                "speedup_vs_mobile_only": _ratio(med(link, mob, "latency_ms"), lat),
-                "speedup_vs_cloud_only": _ratio(med(link, cloud, "latency_ms"), lat),
-                "energy_saving_vs_mobile_only": _ratio(med(link, mob, "mobile_energy_mj"), energy),
-                "energy_saving_vs_cloud_only": _ratio(med(link, cloud, "mobile_energy_mj"), energy),
-                "best_measured_schedule": best,
-                "regret": _ratio(med(link, schedule, metric), scored.get(best, math.nan)),
-                "outputs_match": bool(medians.loc[match_key, "outputs_match"])
+            SummaryRow(
+                link=link,
+                objective=objective,
+                shaping=info.get("shaping", ""),
+                achieved_up_mbps=info.get("up_mbps", math.nan),
+                achieved_down_mbps=info.get("down_mbps", math.nan),
+                achieved_rtt_ms=info.get("rtt_ms", math.nan),
+                schedule=schedule,
+                cuts=chosen["cuts"],
+                pred_latency_ms=chosen["pred_latency_ms"],
+                meas_latency_ms=lat,
+                latency_error_pct=_pct(lat, float(chosen["pred_latency_ms"])),
+                pred_energy_mj=chosen["pred_mobile_energy_mj"],
+                meas_energy_mj=energy,
+                energy_error_pct=_pct(energy, float(chosen["pred_mobile_energy_mj"])),
+                mobile_only_latency_ms=med(link, mob, "latency_ms"),
+                cloud_only_latency_ms=med(link, cloud, "latency_ms"),
+                best_single_cut_schedule=single,
+                best_single_cut_latency_ms=med(link, single, "latency_ms"),
+                mobile_only_energy_mj=med(link, mob, "mobile_energy_mj"),
+                cloud_only_energy_mj=med(link, cloud, "mobile_energy_mj"),
+                best_single_cut_energy_mj=med(link, single, "mobile_energy_mj"),
+                speedup_vs_mobile_only=_ratio(med(link, mob, "latency_ms"), lat),
+                speedup_vs_cloud_only=_ratio(med(link, cloud, "latency_ms"), lat),
+                energy_saving_vs_mobile_only=_ratio(med(link, mob, "mobile_energy_mj"), energy),
+                energy_saving_vs_cloud_only=_ratio(med(link, cloud, "mobile_energy_mj"), energy),
+                best_measured_schedule=best,
+                regret=_ratio(med(link, schedule, metric), scored.get(best, math.nan)),
+                outputs_match=bool(medians.loc[match_key, "outputs_match"])
                 if not medians.empty and match_key in medians.index
                 else False,
-            }
+            )
         )
-    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+    return pd.DataFrame([asdict(r) for r in rows], columns=SUMMARY_COLUMNS)

@@ -2,22 +2,45 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
+from harness.runner.observer import NullObserver, RunObserver
 from models.bundle import MANIFEST_NAME, BundleManifest, read_manifest
 
-__all__ = ["ensure_bundle"]
+__all__ = ["ExportProgress", "ensure_bundle"]
+
+
+class ExportProgress:
+    """The exporter's ``progress(done, total)`` callback as one task of a :class:`RunObserver`.
+
+    The task opens at the first call (when the total is known), advances a step per call, and
+    :meth:`close` closes it (if it was opened).
+    """
+
+    def __init__(self, observer: RunObserver, description: str):
+        self.observer = observer
+        self.description = description
+        self.task: int | None = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.task is None:
+            self.task = self.observer.task(self.description, total)
+        self.observer.advance(self.task)
+
+    def close(self) -> None:
+        if self.task is not None:
+            self.observer.done(self.task)
+            self.task = None
 
 
 def ensure_bundle(
-    model: str, quant: str, bundles_dir: Path, *, progress: Callable[[int, int], None] | None = None
+    model: str, quant: str, bundles_dir: Path, *, observer: RunObserver | None = None
 ) -> tuple[Path, BundleManifest]:
     """``model`` is a bundle directory (has manifest.json) or a zoo name / model file.
 
-        Zoo models are exported to ``bundles_dir/<model>-<quant>`` (as ``jointdnn export`` names them)
-        unless that bundle is already there; the artifact cache makes re-exports cheap. ``progress(done,
-    total)`` follows the export, artifact by artifact.
+    Zoo models are exported to ``bundles_dir/<model>-<quant>`` (as ``jointdnn export`` names them)
+    unless that bundle is already there; the artifact cache makes re-exports cheap. An export is one
+    ``observer`` task, advanced artifact by artifact.
     """
     candidate = Path(model)
     if (candidate / MANIFEST_NAME).is_file():
@@ -30,4 +53,8 @@ def ensure_bundle(
             return out, manifest
     from models.export import export_bundle  # TensorFlow: only when a bundle must be written
 
-    return out, export_bundle(model, quant, out, progress=progress)
+    progress = ExportProgress(observer or NullObserver(), f"exporting {model} ({quant})")
+    try:
+        return out, export_bundle(model, quant, out, progress=progress)
+    finally:
+        progress.close()

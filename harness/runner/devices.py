@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
+from harness.devices.base import Device
 from harness.specs import DeviceSpec
 
 __all__ = ["open_device"]
 
 
 @contextmanager
-def open_device(spec: str, power: DeviceSpec) -> Iterator[tuple[Any, str]]:
-    """Yield ``(device, device_name)``; an emulated device is started and stopped around the block.
+def open_device(spec: str, power: DeviceSpec) -> Iterator[Device]:
+    """Yield the device (``device.name`` names it); an emulated device is started and stopped around it.
 
     ``spec``: ``local`` — the host runs the device segments in-process (LiteRT) with ``power`` as the
     energy model; ``emulated`` — a fresh emulated Android device registered with the adb server;
@@ -22,8 +22,7 @@ def open_device(spec: str, power: DeviceSpec) -> Iterator[tuple[Any, str]]:
     if spec == "local":
         from harness.devices.local import LocalDevice
 
-        local = LocalDevice(power)
-        yield local, str(local.name)
+        yield LocalDevice(power)
         return
     from harness.devices.adb import AdbDevice
 
@@ -33,12 +32,12 @@ def open_device(spec: str, power: DeviceSpec) -> Iterator[tuple[Any, str]]:
         with EmulatedDevice(profile=power.name) as emulated:
             device = AdbDevice(emulated.serial, power_profile=power)
             try:
-                yield device, str(device.name)
+                yield device
             finally:
                 device.close()
         return
     device = AdbDevice(spec, power_profile=power)
     try:
-        yield device, str(device.name)
+        yield device
     finally:
         device.close()

@@ -22,7 +22,8 @@ Mobile energy (mJ): the device's compute energy (its measurement, else its power
 model P = alpha * Mbps + beta (Huang et al.) while sending/receiving — over an active time t (the
 transfer time minus the one-way latency) that is alpha * Mbit + beta * t, the planner's formula with
 measured times — + ``waiting_mw`` while waiting for the server and for the round trips — the same terms
-as the planner's cost model, applied to measured times.
+as the planner's cost model, applied to measured times. Transfer time and radio energy come from
+:mod:`harness.links.radio`, as the planner's do.
 """
 
 from __future__ import annotations
@@ -32,30 +33,19 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
 
 import numpy as np
 
-from harness.links import LinkMeasurement, ShapedLink
+from harness.devices.base import Device
+from harness.links import LinkMeasurement, ShapedLink, radio
 from harness.runner.stages import schedule_label, split_stages
 from harness.specs import DeviceSpec, LinkSpec
 from models.bundle import BundleManifest, TensorSpec
 from models.errors import DeviceError
 from models.runtime import convert_tensor, to_float
+from server.client import CloudClient
 
-__all__ = ["ChainDevice", "Execution", "ScheduleExecutor", "adapt_tensor"]
-
-
-class ChainDevice(Protocol):
-    """The part of :class:`harness.devices.Device` the executor needs."""
-
-    def run_chain(self, bundle_dir: Path, segment_indices: list[int], x: np.ndarray) -> Any: ...
-
-
-class _Cloud(Protocol):
-    def infer(
-        self, model: str, x: np.ndarray, *, from_segment: int, to_segment: int | None = None
-    ) -> Any: ...
+__all__ = ["Execution", "ScheduleExecutor", "adapt_tensor", "finish_output"]
 
 
 @dataclass
@@ -111,11 +101,11 @@ class ScheduleExecutor:
     def __init__(
         self,
         *,
-        device: ChainDevice,
+        device: Device,
         bundle_dir: Path,
         manifest: BundleManifest,
         shaped: ShapedLink,
-        cloud: _Cloud,
+        cloud: CloudClient,
         served_model: str,
         measured_link: LinkMeasurement,
         power: DeviceSpec,
@@ -158,7 +148,7 @@ class ScheduleExecutor:
         t0 = time.perf_counter()
         run = self.device.run_chain(self.bundle_dir, indices, x)
         wall_ms = (time.perf_counter() - t0) * 1e3
-        output, segment_ms, energy_mj = run[0], [float(v) for v in run[1]], float(run[2])
+        segment_ms, energy_mj = [float(v) for v in run.segment_ms], float(run.energy_mj)
         compute_ms = float(sum(segment_ms))
         if not math.isfinite(energy_mj):
             energy_mj = self.power.compute_energy_mj(compute_ms, self.threads)
@@ -166,7 +156,7 @@ class ScheduleExecutor:
         result.device_overhead_ms += max(0.0, wall_ms - compute_ms)
         result.device_segment_ms.extend(segment_ms)
         result.mobile_compute_mj += energy_mj
-        return np.asarray(output)
+        return np.asarray(run.output)
 
     def _cloud(self, start: int, stop: int, x: np.ndarray, result: Execution) -> np.ndarray:
         t0 = time.perf_counter()
@@ -181,9 +171,9 @@ class ScheduleExecutor:
         paced = self.shaped.pace(up_bytes, down_bytes, wire_ms)
         wire_ms += paced
         # share the exchange between the directions as the measured link predicts them
-        half_rtt = (self.measured.rtt_ms + self.request_overhead_ms) / 2  # one-way latency of a request
-        up_serial = up_bytes * 8 / (self.measured.up_mbps * 1e3)  # ms
-        down_serial = down_bytes * 8 / (self.measured.down_mbps * 1e3)
+        half_rtt = radio.one_way_ms(self.measured.rtt_ms, self.request_overhead_ms)  # ms per direction
+        up_serial = radio.serial_ms(up_bytes, self.measured.up_mbps)  # ms
+        down_serial = radio.serial_ms(down_bytes, self.measured.down_mbps)
         expected_up, expected_down = half_rtt + up_serial, half_rtt + down_serial
         up_ms = wire_ms * expected_up / max(expected_up + expected_down, 1e-9)
         down_ms = wire_ms - up_ms
@@ -200,13 +190,12 @@ class ScheduleExecutor:
         link = self.link
         radio_up_ms = max(0.0, up_ms - half_rtt)
         radio_down_ms = max(0.0, down_ms - half_rtt)
-        # P = alpha * Mbps + beta over the active time t is alpha * Mbit + beta * t (mW*s = mJ): the bits
-        # cost alpha each whatever the achieved rate, the time costs beta
-        result.mobile_radio_mj += (
-            link.alpha_up_mw_per_mbps * up_bytes * 8 / 1e6 + link.beta_mw * radio_up_ms / 1e3
+        # P = alpha * Mbps + beta over the active time t is alpha * Mbit + beta * t (see harness.links.radio)
+        result.mobile_radio_mj += radio.radio_energy_mj(
+            up_bytes, radio_up_ms, link.alpha_up_mw_per_mbps, link.beta_mw
         )
-        result.mobile_radio_mj += (
-            link.alpha_down_mw_per_mbps * down_bytes * 8 / 1e6 + link.beta_mw * radio_down_ms / 1e3
+        result.mobile_radio_mj += radio.radio_energy_mj(
+            down_bytes, radio_down_ms, link.alpha_down_mw_per_mbps, link.beta_mw
         )
         waited_ms = server_ms + queue_ms + min(up_ms, half_rtt) + min(down_ms, half_rtt)
         result.mobile_waiting_mj += self.power.waiting_mw * waited_ms / 1e3

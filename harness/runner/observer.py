@@ -1,4 +1,10 @@
-"""How a run reports progress: a small listener protocol the CLI implements with rich progress bars."""
+"""How a run reports progress: a small listener protocol the CLI implements with rich progress bars.
+
+It is the runner's one progress style. Where a lower layer reports its own way, an adapter in the
+runner turns that into observer calls: :class:`~harness.runner.bundles.ExportProgress` (the exporter's
+``progress(done, total)`` callback) and :class:`~harness.runner.profile_sources.ProfileProgress` (the
+profiling job's :class:`~harness.profiling.JobListener`).
+"""
 
 from __future__ import annotations
 

@@ -3,23 +3,28 @@
 Mobile profiles live at ``device_profiles/measured/<device>/<model>-<quant>.csv`` (the profiling job's
 place, under the working directory) and are reused while their ``artifact_sha256`` match the bundle's
 segments; missing or stale segments are measured and appended one at a time (atomic appends), so an
-interrupted run resumes where it stopped. The profiling job of :mod:`harness.profiling` does the measuring (``benchmark_model`` on
-ADB devices, in-process LiteRT on the local one).
+interrupted run resumes where it stopped. The profiling job of :mod:`harness.profiling` does the
+measuring (``benchmark_model`` on ADB devices, in-process LiteRT on the local one).
 
 The cloud profile comes from the server's ``/profile`` endpoint (it times its own interpreters) and is
-written into the run directory.
+written into the run directory (:func:`ensure_cloud_profile`).
+
+Progress: the profiling job reports to a :class:`~harness.profiling.JobListener`;
+:class:`ProfileProgress` is that listener forwarding to the run's
+:class:`~harness.runner.observer.RunObserver` (one task).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 from harness.devices.base import Device
-from harness.profiling import DEFAULT_OUT_ROOT, JobListener, ProfileSettings, profile_device
-from models.bundle import BundleManifest
+from harness.profiling import DEFAULT_OUT_ROOT, JobListener, JobResult, ProfileSettings, profile_device
+from harness.runner.observer import NullObserver, RunObserver
+from harness.runner.session import LinkSession
+from models.bundle import BundleManifest, read_manifest
 from models.errors import ProfileError
 from models.profile_rows import (
     COLUMNS,
@@ -28,16 +33,40 @@ from models.profile_rows import (
     read_profile,
 )
 
-__all__ = ["cloud_profile_rows", "ensure_mobile_profile", "write_rows"]
+__all__ = [
+    "ProfileProgress",
+    "cloud_profile_rows",
+    "ensure_cloud_profile",
+    "ensure_mobile_profile",
+    "write_rows",
+]
 
 
-class _Listener(JobListener):
-    def __init__(self, on_segment: Callable[[int], None] | None):
-        self.on_segment = on_segment
+class ProfileProgress(JobListener):
+    """The profiling job's listener as one task of a :class:`RunObserver`: the bridge between the two.
+
+    ``started`` opens the task (units already in the CSV count as done), every measured unit advances
+    it, ``finished`` closes it.
+    """
+
+    def __init__(self, observer: RunObserver, description: str):
+        self.observer = observer
+        self.description = description
+        self.task: int | None = None
+
+    def started(self, device: str, total: int, done: int) -> None:
+        self.task = self.observer.task(self.description, total)
+        if done:
+            self.observer.advance(self.task, done)
 
     def unit_done(self, device: str, row: ProfileRow, measured: bool) -> None:
-        if self.on_segment is not None:
-            self.on_segment(int(row.segment))
+        if self.task is not None:
+            self.observer.advance(self.task)
+
+    def finished(self, device: str, result: JobResult | None, error: BaseException | None) -> None:
+        if self.task is not None:
+            self.observer.done(self.task)
+            self.task = None
 
 
 def ensure_mobile_profile(
@@ -46,23 +75,41 @@ def ensure_mobile_profile(
     root: Path,
     *,
     runs: int = 10,
-    on_segment: Callable[[int], None] | None = None,
+    observer: RunObserver | None = None,
 ) -> Path:
     """Profile the segments of ``bundle_dir`` that the device's profile CSV lacks; return the CSV.
 
     The profiling job (:func:`harness.profiling.profile_device`) skips rows already measured for the
     same artifacts, so this is cheap when the profile exists and resumes when it was interrupted.
+    Its progress is one ``observer`` task.
     """
+    manifest = read_manifest(bundle_dir)
+    progress = ProfileProgress(observer or NullObserver(), f"profiling {manifest.model} on {device.name}")
     settings = ProfileSettings(runs=runs, backward=False, warmup_min_secs=0.1)
     result = profile_device(
         device,
         Path(bundle_dir),
         settings,
         out_root=Path(root) / DEFAULT_OUT_ROOT,
-        listener=_Listener(on_segment),
+        listener=progress,
         resume_hint="the same `jointdnn run` command",
     )
     return result.csv_path
+
+
+def ensure_cloud_profile(
+    session: LinkSession,
+    manifest: BundleManifest,
+    csv_path: Path,
+    *,
+    runs: int = 20,
+    observer: RunObserver | None = None,
+) -> Path:
+    """The server's profile of the session's bundle at ``csv_path``, asked of ``/profile`` unless there."""
+    if not csv_path.is_file():
+        (observer or NullObserver()).phase("profiling the cloud server (/profile)")
+        write_rows(csv_path, cloud_profile_rows(session.profile(runs), manifest))
+    return csv_path
 
 
 def cloud_profile_rows(raw: list[dict[str, Any]], manifest: BundleManifest) -> list[ProfileRow]:

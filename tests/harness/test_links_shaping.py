@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from harness.links import ShapedLink, measure_link, netns
+from harness.links import ShapedLink, measure_link, netns, radio
 from harness.specs import load_link
 from models.errors import LinkError
 
@@ -101,3 +103,23 @@ def test_stale_namespaces_of_dead_processes_are_removed() -> None:
     finally:
         if orphan.poll() is None:
             orphan.kill()
+
+
+def test_radio_formulas_agree_with_the_link_spec_and_each_other() -> None:
+    link = load_link("4g")
+    nbytes = np.array([0, 1_000, 150_528])
+    assert radio.serial_ms(150_528, link.up_mbps) == pytest.approx(link.upload_ms(150_528))
+    np.testing.assert_allclose(radio.serial_ms(nbytes, link.down_mbps), [link.download_ms(b) for b in nbytes])
+    # over the serialisation time, alpha * Mbit + beta * t is the radio power times the time
+    serial = radio.serial_ms(nbytes, link.up_mbps)
+    np.testing.assert_allclose(
+        radio.radio_energy_mj(nbytes, serial, link.alpha_up_mw_per_mbps, link.beta_mw),
+        radio.radio_power_mw(link.up_mbps, link.alpha_up_mw_per_mbps, link.beta_mw) * serial / 1e3,
+    )
+    assert radio.throughput_mbps(150_528, link.upload_ms(150_528)) == pytest.approx(link.up_mbps)
+
+
+def test_radio_imports_without_the_shaping_machinery() -> None:
+    code = "import sys, harness.links.radio; print(sorted(m for m in sys.modules if m.startswith('harness')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "['harness', 'harness.links', 'harness.links.radio']"

@@ -1,0 +1,95 @@
+"""Per-link calibration measured just before a link's runs: the request overhead and the compute scales.
+
+``request_overhead_ms`` (:func:`calibrate_request_overhead`): what one infer request costs beyond the
+round trip, bytes/bandwidth and server compute — HTTP framing, the web framework, .npy encoding, the
+client library — a fixed cost per request that the link model has no term for; the planner sees it
+added to the round trip (:func:`harness.runner.planning.planning_link`).
+
+The compute scales (:func:`calibrate_compute`): segments profiled alone (warm, hot caches, at another
+moment) run faster than the same segments executed in a chain on a possibly busy machine, so the
+runner executes mobile-only and cloud-only twice each and scales the profiles' segment costs so that
+those two match. (Issue #12 removes this rescaling: it makes the validation circular.)
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from harness.links import radio
+from harness.planner import PlanningProblem
+from harness.runner.execute import ScheduleExecutor
+from harness.runner.session import LinkSession
+from models.bundle import BundleManifest
+
+__all__ = ["Calibration", "calibrate_compute", "calibrate_request_overhead"]
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Factors applied to the profiles for one link, measured just before its runs (1.0 = none).
+
+    ``mobile_scale`` = measured mobile-only chain compute / sum of the profiled mobile segments;
+    ``mobile_energy_scale`` the same for compute energy; ``cloud_scale`` = measured cloud-only server
+    compute / sum of the profiled cloud segments; ``request_overhead_ms`` = per-request cost beyond
+    RTT + bytes/bandwidth + server compute.
+    """
+
+    mobile_scale: float = 1.0
+    mobile_energy_scale: float = 1.0
+    cloud_scale: float = 1.0
+    request_overhead_ms: float = 0.0
+
+
+def _ratio(measured: list[float], profiled: float) -> float:
+    value = float(np.median(measured)) / profiled if profiled > 0 else 1.0
+    return value if math.isfinite(value) and value > 0 else 1.0
+
+
+def calibrate_compute(
+    executor: ScheduleExecutor, x: np.ndarray, raw: PlanningProblem, *, runs: int = 2
+) -> tuple[float, float, float]:
+    """(mobile, mobile energy, cloud) scale factors from mobile-only and cloud-only executions.
+
+    Segments profiled alone, warm and over and over, run faster than the same segments executed in a
+    chain (cold interpreters on the device's chain runner, caches shared with the other segments, a
+    machine whose load changes): two reference executions per side, measured on the spot, scale the
+    profiles so that the planner's costs describe the executions it plans.
+    """
+    n = raw.n
+    mobile = [executor.run(["mobile"] * n, x) for _ in range(runs)]
+    cloud = [executor.run(["cloud"] * n, x) for _ in range(runs)]
+    seg = raw.segments
+    return (
+        _ratio([e.device_compute_ms for e in mobile], float(seg.mobile_ms.sum())),
+        _ratio([e.mobile_compute_mj for e in mobile], float(seg.mobile_mj.sum())),
+        _ratio([e.server_ms for e in cloud], float(seg.cloud_ms.sum())),
+    )
+
+
+def calibrate_request_overhead(session: LinkSession, manifest: BundleManifest, *, calls: int = 7) -> float:
+    """Median time (ms) one infer request costs beyond RTT, bytes/bandwidth and server compute.
+
+    Measured with the last segment (the smallest request) after one warm-up call, against the link as
+    the session measured it.
+    """
+    measured = session.measured
+    last = manifest.num_segments - 1
+    spec = manifest.segments[last].input
+    x = np.zeros(spec.shape, dtype=np.dtype(spec.dtype))
+    samples = []
+    for attempt in range(calls + 1):
+        t0 = time.perf_counter()
+        reply = session.infer(x, from_segment=last, to_segment=last + 1)
+        wire_ms = (time.perf_counter() - t0) * 1e3
+        compute = sum(v for v in (reply.server_ms, reply.queue_ms) if math.isfinite(v))
+        wire_ms = wire_ms - compute
+        wire_ms += session.shaped.pace(reply.request_bytes, reply.response_bytes, wire_ms)
+        serial_ms = radio.serial_ms(reply.request_bytes, measured.up_mbps)
+        serial_ms += radio.serial_ms(reply.response_bytes, measured.down_mbps)
+        if attempt:
+            samples.append(wire_ms - serial_ms - measured.rtt_ms)
+    return max(0.0, float(np.median(samples)))

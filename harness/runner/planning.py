@@ -1,0 +1,111 @@
+"""What the runner plans: the problem of one link, and the plans.csv rows of its plans and baselines.
+
+The planner charges its link ``rtt_ms`` once per transfer, i.e. once per direction. Over HTTP, a request
+(upload) and its response (download) share a single round trip, so each direction really costs the
+one-way latency; the runner therefore plans with half the round trip (plus the calibrated per-request
+overhead, :mod:`harness.runner.calibration`) as the per-transfer latency (:func:`planning_link`), which
+makes a mobile->cloud->mobile hop cost one round trip.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, replace
+from pathlib import Path
+
+from harness.links import radio
+from harness.planner import (
+    Constraints,
+    Objective,
+    Plan,
+    PlanningProblem,
+    baselines,
+    build_problem,
+    plan,
+    single_cut_schedule,
+)
+from harness.planner.solve import make_plan
+from harness.reports.schema import PlanRow, RunKey, values_from
+from harness.runner.calibration import Calibration
+from harness.specs import DeviceSpec, LinkSpec
+from models.errors import InfeasibleError
+
+__all__ = ["plan_rows", "planning_link", "planning_problem"]
+
+
+def planning_link(link: LinkSpec, request_overhead_ms: float = 0.0) -> LinkSpec:
+    """The link as the planner should see it: per-transfer latency = one-way latency (see module doc)."""
+    return link.model_copy(update={"rtt_ms": radio.one_way_ms(link.rtt_ms, request_overhead_ms)})
+
+
+def planning_problem(
+    mobile_csv: Path, cloud_csv: Path, link: LinkSpec, power: DeviceSpec, calibration: Calibration
+) -> PlanningProblem:
+    """The problem the runner plans: the profiles scaled by ``calibration``, over the planning link."""
+    problem = build_problem(
+        mobile_csv, cloud_csv, planning_link(link, calibration.request_overhead_ms), power
+    )
+    seg = problem.segments
+    scaled = replace(
+        seg,
+        mobile_ms=seg.mobile_ms * calibration.mobile_scale,
+        mobile_mj=seg.mobile_mj * calibration.mobile_energy_scale,
+        cloud_ms=seg.cloud_ms * calibration.cloud_scale,
+    )
+    return replace(problem, segments=scaled)
+
+
+def _plan_row(key: RunKey, p: Plan, objective: str, kind: str, cut: int = -1) -> PlanRow:
+    return PlanRow(
+        **asdict(key),
+        objective=objective,
+        kind=kind,
+        schedule=p.label,
+        cut=cut,
+        cuts=";".join(str(c) for c in p.cuts),
+        solver=p.solver,
+        constraints=json.dumps(p.constraints.active()),
+        **values_from(PlanRow, "predicted", p.predicted),
+    )
+
+
+def _baseline_cut(kind: str, baseline: Plan, n: int) -> int:
+    """The single cut ``k`` of a baseline (segments before ``k`` on the mobile), -1 if it has none."""
+    if kind == "best_single_cut":
+        return baseline.label.find("C") if "C" in baseline.label else n
+    return {"mobile_only": n, "cloud_only": 0}.get(kind, -1)
+
+
+def plan_rows(
+    problem: PlanningProblem, objectives: Sequence[str], constraints: Constraints, base: Mapping[str, str]
+) -> list[PlanRow]:
+    """plans.csv rows of one link: every single cut, then per objective the plan and the baselines.
+
+    ``base`` fills the :class:`~harness.reports.schema.RunKey` columns (run, model, device, link).
+    An objective whose budgets no schedule meets gets a row with ``feasible`` False and the reason.
+    """
+    n = problem.n
+    key = RunKey(**base)
+    rows = [
+        _plan_row(key, make_plan(problem, single_cut_schedule(n, k), Objective()), "any", "single_cut", k)
+        for k in range(n + 1)
+    ]
+    for name in objectives:
+        objective = Objective(name)  # type: ignore[arg-type]
+        try:
+            rows.append(_plan_row(key, plan(problem, objective, constraints), name, "jointdnn"))
+        except InfeasibleError as exc:
+            rows.append(
+                PlanRow(
+                    **asdict(key),
+                    objective=name,
+                    kind="jointdnn",
+                    constraints=json.dumps(constraints.active()),
+                    feasible=False,
+                    error=str(exc),
+                )
+            )
+        for kind, baseline in baselines(problem, objective, constraints).items():
+            rows.append(_plan_row(key, baseline, name, kind, _baseline_cut(kind, baseline, n)))
+    return rows
