@@ -9,8 +9,6 @@ over 3G, 4G and Wi-Fi, then stops everything it started.
 from __future__ import annotations
 
 import signal
-import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -196,12 +194,6 @@ def report_command(
     _console.print(f"report: [bold]{report.index}[/]", highlight=False)
 
 
-def _adb_server_running() -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", 5037)) == 0
-
-
 def demo_command(
     out: Annotated[Path, typer.Option("--out", help="Folder of run directories.")] = Path("reports"),
     repeats: Annotated[int, typer.Option("--repeats", help="Executions of every schedule.")] = 2,
@@ -211,10 +203,12 @@ def demo_command(
     links: Annotated[str, typer.Option("--links", help="Comma-separated link profiles.")] = "3g,4g,wifi",
 ) -> None:
     """Start an emulated Android device, run MobileNetV2 and the small CNN over 3G/4G/Wi-Fi, report."""
-    from harness.emulator import EmulatedDevice, adb_binary
+    from harness.devices.adb_server import adb_server_port, kill_adb_server, port_open
+    from harness.emulator import EmulatedDevice
     from harness.runner.run import RunConfig, run_experiment
 
-    started_adb = not _adb_server_running()
+    adb_port = adb_server_port()  # $ANDROID_ADB_SERVER_PORT, else 5037
+    started_adb = not port_open(adb_port)
     run_dirs: list[Path] = []
     began = time.monotonic()
     try:
@@ -231,8 +225,8 @@ def demo_command(
                 )
                 run_dirs.append(run_experiment(config, observer).run_dir)
     finally:
-        if started_adb and _adb_server_running():  # we started the adb server: stop it again
-            subprocess.run([adb_binary(), "kill-server"], capture_output=True, check=False, timeout=30)
+        if started_adb:  # we started the adb server: stop it again
+            kill_adb_server(adb_port)
     for run_dir in run_dirs:
         _print_summary(run_dir)
     _console.print(f"demo finished in {time.monotonic() - began:.0f} s", highlight=False)
