@@ -28,7 +28,7 @@ def start(
 
     stop = threading.Event()
     with EmulatedDevice(profile, host=host, port=port, root_dir=root, register=register) as device:
-        typer.echo(f"emulated {device.profile.name} ({device.profile.model}) listening on {device.serial}")
+        typer.echo(f"emulated {device.spec.name} ({device.spec.model}) listening on {device.serial}")
         if register:
             typer.echo(f"registered with the adb server: adb -s {device.serial} shell")
         else:

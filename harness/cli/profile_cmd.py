@@ -40,7 +40,7 @@ def _open_devices(
         AdbDevice(
             serial or None,
             benchmark_binary=benchmark_binary,
-            power_profile=profile,
+            power_spec=profile,
             energy_window_s=energy_window_s,
         )
         for serial in serials

@@ -132,7 +132,7 @@ class ShellResult:
 class AdbDevice:
     """A device behind the adb server, selected by serial (``ANDROID_SERIAL`` respected).
 
-    ``power_profile`` (a :class:`~harness.specs.DeviceSpec`) is the fallback energy model when
+    ``power_spec`` (a :class:`~harness.specs.DeviceSpec`) is the fallback energy model when
     the fuel gauge shows no drain (Android Studio emulators, a phone on USB power).
     """
 
@@ -142,7 +142,7 @@ class AdbDevice:
         *,
         benchmark_binary: Path | None = None,
         chain_runner: Path | None = None,
-        power_profile: DeviceSpec | None = None,
+        power_spec: DeviceSpec | None = None,
         retry: RetryPolicy | None = None,
         energy_window_s: float = 1.0,
         sample_period_s: float = 0.02,
@@ -156,7 +156,7 @@ class AdbDevice:
         self.benchmark_binary = benchmark_binary or (Path(env_binary) if env_binary else None)
         env_runner = os.environ.get(CHAIN_RUNNER_ENV)
         self.chain_runner = chain_runner or (Path(env_runner) if env_runner else None)
-        self.power_profile = power_profile
+        self.power_spec = power_spec
         self.energy_window_s = energy_window_s  # minimum run length when measuring energy (s)
         self.sample_period_s = sample_period_s
         self._facts: DeviceFacts | None = None
@@ -557,10 +557,10 @@ class AdbDevice:
             inferences = stats.count + (stats.warmup_count or settings.warmup_runs)
             energy = energy_per_inference_mj(excess, wall_s, inferences)
             power = energy / stats.mean_ms * 1e3 if stats.mean_ms > 0 else excess
-        elif self.power_profile is not None:
+        elif self.power_spec is not None:
             self._energy_source = "power-model"
-            power = self.power_profile.compute_power_mw(threads)
-            energy = self.power_profile.compute_energy_mj(stats.mean_ms, threads)
+            power = self.power_spec.compute_power_mw(threads)
+            energy = self.power_spec.compute_energy_mj(stats.mean_ms, threads)
         else:
             self._energy_source = ""
             return stats
@@ -623,8 +623,8 @@ class AdbDevice:
         finally:
             self.shell(["rm", "-f", remote_in, remote_out])
         energy = math.nan
-        if self.power_profile is not None:
-            energy = sum(self.power_profile.compute_energy_mj(ms, threads) for ms in segment_ms)
+        if self.power_spec is not None:
+            energy = sum(self.power_spec.compute_energy_mj(ms, threads) for ms in segment_ms)
         return ChainRun(output, segment_ms, energy)
 
     def close(self) -> None:

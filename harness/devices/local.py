@@ -39,12 +39,12 @@ __all__ = ["LocalDevice"]
 
 
 class LocalDevice:
-    """LiteRT on the host; ``profile`` (name or :class:`DeviceSpec`) gives power for energy."""
+    """LiteRT on the host; ``spec`` (name or :class:`DeviceSpec`) gives power for energy."""
 
     serial = "local"
 
-    def __init__(self, profile: str | DeviceSpec = "generic-phone"):
-        self.profile = profile if isinstance(profile, DeviceSpec) else load_device(profile)
+    def __init__(self, spec: str | DeviceSpec = "generic-phone"):
+        self.spec = spec if isinstance(spec, DeviceSpec) else load_device(spec)
         self._chains: dict[tuple[str, int], SegmentChain] = {}
         self._energy_source: EnergySource = ""
 
@@ -100,15 +100,15 @@ class LocalDevice:
             runner = SegmentRunner(Path(model_path), num_threads=settings.threads)
             init_us = (time.perf_counter() - t0) * 1e6
             x = runner.random_input(np.random.default_rng(0))
-            padding = ComputePadding(self.profile.compute_slowdown)
+            padding = ComputePadding(self.spec.compute_slowdown)
             loop = run_loop(lambda: runner.run(x), settings, pad=padding.pad, init_us=init_us)
         stats = loop.stats(settings)
         stats.wall_s = time.perf_counter() - started
         self._energy_source = "power-model" if settings.measure_energy else ""
         if settings.measure_energy:
-            power = self.profile.compute_power_mw(settings.threads)
+            power = self.spec.compute_power_mw(settings.threads)
             # the median, like the latency column, so energy / latency is the profile's power exactly
-            energy = self.profile.compute_energy_mj(stats.median_ms, settings.threads)
+            energy = self.spec.compute_energy_mj(stats.median_ms, settings.threads)
             stats = stats.with_energy(energy, power)
         return stats
 
@@ -142,10 +142,10 @@ class LocalDevice:
         result = self._chain(bundle_dir, threads).run(x, indices[0], indices[-1] + 1)
         compute_s = sum(result.segment_ms) / 1e3
         stretch = (
-            ComputePadding(self.profile.compute_slowdown).pad(compute_s) / compute_s if compute_s > 0 else 1.0
+            ComputePadding(self.spec.compute_slowdown).pad(compute_s) / compute_s if compute_s > 0 else 1.0
         )
         segment_ms = [ms * stretch for ms in result.segment_ms]
-        energy = sum(self.profile.compute_energy_mj(ms, threads) for ms in segment_ms)
+        energy = sum(self.spec.compute_energy_mj(ms, threads) for ms in segment_ms)
         return ChainRun(result.output, segment_ms, energy)
 
     def measure_backward(
@@ -186,10 +186,10 @@ class LocalDevice:
 
         # the warm-up run traces the function; then exactly ``runs`` timed runs
         loop = LoopSettings(runs=max(runs, 1), warmup_runs=1, warmup_min_secs=0.0, min_secs=0.0)
-        padding = ComputePadding(self.profile.compute_slowdown)
+        padding = ComputePadding(self.spec.compute_slowdown)
         times = run_loop(step, loop, pad=padding.pad).samples_us
         ms = float(np.median(times)) / 1e3
-        return ms, self.profile.compute_energy_mj(ms, threads)
+        return ms, self.spec.compute_energy_mj(ms, threads)
 
     @property
     def capabilities(self) -> DeviceCapabilities:
@@ -207,14 +207,14 @@ class LocalDevice:
         The tag is part of a profile row's resume key, so rows measured at another
         ``compute_slowdown`` are remeasured rather than reused (``litert`` / ``litert-x4``).
         """
-        slowdown = self.profile.compute_slowdown
+        slowdown = self.spec.compute_slowdown
         return backend_name() if slowdown == 1.0 else f"{backend_name()}-x{slowdown:g}"
 
     def close(self) -> None:
         self._chains.clear()
 
     def __repr__(self) -> str:
-        return f"LocalDevice(profile={self.profile.name!r})"
+        return f"LocalDevice(spec={self.spec.name!r})"
 
 
 @contextlib.contextmanager

@@ -67,7 +67,7 @@ def _dumpsys(p: Process) -> int:
 
 def _nproc(p: Process) -> int:
     """nproc: the profile's CPU count (or the taskset mask's)."""
-    count = p.system.profile.cpu_count
+    count = p.system.spec.cpu_count
     if p.cpu_mask is not None:
         count = bin(p.cpu_mask & ((1 << count) - 1)).count("1")
     p.out(f"{count}\n")
@@ -97,7 +97,7 @@ def _taskset(p: Process) -> int:
             mask, command = int(args[0], 16), args[1:]
     except (IndexError, ValueError):
         return p.fail("usage: taskset [-a] MASK COMMAND... | taskset -c LIST COMMAND...")
-    usable = mask & ((1 << p.system.profile.cpu_count) - 1)
+    usable = mask & ((1 << p.system.spec.cpu_count) - 1)
     if usable == 0:
         return p.fail(f"sched_setaffinity: Invalid argument (mask {mask:x} has no CPU of this device)")
     if not command:
@@ -145,7 +145,7 @@ def _date(p: Process) -> int:
 def _uname(p: Process) -> int:
     """uname [-a] [-m] [-r] [-s]"""
     machine = {"arm64-v8a": "aarch64", "armeabi-v7a": "armv8l", "x86_64": "x86_64"}.get(
-        p.system.profile.abi, "aarch64"
+        p.system.spec.abi, "aarch64"
     )
     fields = {"s": "Linux", "n": "localhost", "r": "6.1.0-jointdnn-emulated", "m": machine}
     flags = "".join(a[1:] for a in p.argv[1:] if a.startswith("-")) or "s"

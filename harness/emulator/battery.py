@@ -35,13 +35,13 @@ class Battery:
 
     def __init__(
         self,
-        profile: DeviceSpec,
+        spec: DeviceSpec,
         *,
         level_pct: float = 80.0,
         usb_powered: bool = True,
         clock: Callable[[], float] = time.monotonic,
     ):
-        self.profile = profile
+        self.spec = spec
         self._clock = clock
         self._lock = threading.Lock()
         self._level_pct = level_pct  # true state of charge, %
@@ -71,7 +71,7 @@ class Battery:
             self._advance()
             token = self._next_token
             self._next_token += 1
-            self._active[token] = self.profile.compute_power_mw(max(1, threads))
+            self._active[token] = self.spec.compute_power_mw(max(1, threads))
             return token
 
     def end_compute(self, token: int) -> None:
@@ -80,7 +80,7 @@ class Battery:
             self._active.pop(token, None)
 
     def _load_mw(self) -> float:
-        return self.profile.idle_mw + sum(self._active.values())
+        return self.spec.idle_mw + sum(self._active.values())
 
     def _plugged(self) -> dict[str, bool]:
         """Power sources as the device sees them: ``dumpsys battery set/unplug`` overrides win."""
@@ -97,9 +97,9 @@ class Battery:
         self._last_s = now
         load = self._load_mw()
         self._energy_mj += load * dt_s
-        self._compute_energy_mj += (load - self.profile.idle_mw) * dt_s
+        self._compute_energy_mj += (load - self.spec.idle_mw) * dt_s
         net_mw = (CHARGER_MW if self._charging() else 0.0) - load
-        capacity_mj = self.profile.battery_capacity_mah * 3.6 * self.profile.battery_voltage_v * 1e3
+        capacity_mj = self.spec.battery_capacity_mah * 3.6 * self.spec.battery_voltage_v * 1e3
         self._level_pct = min(100.0, max(0.0, self._level_pct + 100.0 * net_mw * dt_s / capacity_mj))
 
     # --- readings -----------------------------------------------------------------------------------
@@ -121,7 +121,7 @@ class Battery:
             return self._voltage_uv()
 
     def _voltage_uv(self) -> int:
-        volts = self.profile.battery_voltage_v + 0.3 * (self._level_pct - 50.0) / 50.0
+        volts = self.spec.battery_voltage_v + 0.3 * (self._level_pct - 50.0) / 50.0
         return round(volts * 1e6)
 
     def current_ua(self) -> int:
@@ -188,7 +188,7 @@ class Battery:
                 if "status" not in self._overrides
                 else self._overrides["status"]
             )
-            charge_uah = round(self._level_pct / 100 * self.profile.battery_capacity_mah * 1000)
+            charge_uah = round(self._level_pct / 100 * self.spec.battery_capacity_mah * 1000)
             lines = ["Current Battery Service state:"]
             if self._updates_stopped:
                 lines.append("  (UPDATES STOPPED -- use 'reset' to restart)")
@@ -214,7 +214,7 @@ class Battery:
     def charge_counter_uah(self) -> int:
         with self._lock:
             self._advance()
-            return round(self._level_pct / 100 * self.profile.battery_capacity_mah * 1000)
+            return round(self._level_pct / 100 * self.spec.battery_capacity_mah * 1000)
 
     def sysfs_files(self) -> dict[str, Callable[[], bytes]]:
         """Readers of ``/sys/class/power_supply/battery/<name>`` (values end with a newline)."""

@@ -49,14 +49,14 @@ class EmulatedDevice:
 
     def __init__(
         self,
-        profile: str | DeviceSpec = "generic-phone",
+        spec: str | DeviceSpec = "generic-phone",
         *,
         host: str = "127.0.0.1",
         port: int = 0,
         root_dir: Path | None = None,
         register: bool = True,
     ):
-        self.profile = profile if isinstance(profile, DeviceSpec) else load_device(profile)
+        self.spec = spec if isinstance(spec, DeviceSpec) else load_device(spec)
         self.host = host
         self.requested_port = port
         self.register = register
@@ -77,12 +77,12 @@ class EmulatedDevice:
             return self
         if self.system is None:
             if self.root_dir is None:
-                self.root_dir = Path(tempfile.mkdtemp(prefix=f"jointdnn-emu-{self.profile.name}-"))
+                self.root_dir = Path(tempfile.mkdtemp(prefix=f"jointdnn-emu-{self.spec.name}-"))
             self.root_dir.mkdir(parents=True, exist_ok=True)
             self.system = AndroidSystem(
-                self.profile,
+                self.spec,
                 self.root_dir,
-                serial=serial_number(self.profile),
+                serial=serial_number(self.spec),
                 programs={**FILE_PROGRAMS, **ANDROID_PROGRAMS},
             )
             self.system.builtin_files.update(BUILTIN_PROGRAMS)
@@ -92,7 +92,7 @@ class EmulatedDevice:
         self._server.start()
         self._port = self._server.port
         atexit.register(self.stop)  # a crashed caller still runs `adb disconnect` at interpreter exit
-        log.info("emulated device %s listening on %s", self.profile.name, self.serial)
+        log.info("emulated device %s listening on %s", self.spec.name, self.serial)
         if self.register:
             try:
                 self._adb_connect()
@@ -126,7 +126,7 @@ class EmulatedDevice:
     def __repr__(self) -> str:
         state = "running" if self._server is not None else "stopped"
         where = f"{self.host}:{self._port}" if self._port is not None else "not started"
-        return f"EmulatedDevice({self.profile.name!r}, {where}, {state})"
+        return f"EmulatedDevice({self.spec.name!r}, {where}, {state})"
 
     def __enter__(self) -> EmulatedDevice:
         return self.start()

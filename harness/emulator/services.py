@@ -222,7 +222,7 @@ def _interactive(
     prompt: bool,
 ) -> int:
     """``adb shell`` without a command: run stdin line by line (with a prompt on a pty) until ``exit``."""
-    name = shell.system.profile.name
+    name = shell.system.spec.name
     while not shell.cancel.is_set() and not shell.exited:
         if prompt:
             stdout.write(f"{name}:{shell.cwd} $ ".encode())

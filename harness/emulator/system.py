@@ -67,14 +67,14 @@ def system_properties(profile: DeviceSpec, serial: str) -> dict[str, str]:
 class AndroidSystem:
     """File system + properties + battery + program table of one emulated device."""
 
-    def __init__(self, profile: DeviceSpec, root: Path, *, serial: str, programs: dict[str, Program]):
-        self.profile = profile
+    def __init__(self, spec: DeviceSpec, root: Path, *, serial: str, programs: dict[str, Program]):
+        self.spec = spec
         self.serial = serial
         self.fs = DeviceFilesystem(root)
-        self.battery = Battery(profile)
+        self.battery = Battery(spec)
         self.programs = programs  # command name -> program (echo, cat, getprop, ...)
         self.builtin_files: dict[str, Program] = {}  # builtin name -> program (benchmark_model, ...)
-        self._props = system_properties(profile, serial)
+        self._props = system_properties(spec, serial)
         self._props_lock = threading.Lock()
         self._processes: dict[int, list[str]] = {}  # pid -> argv of the programs running now
         self._next_pid = 1000
@@ -139,7 +139,7 @@ class AndroidSystem:
             self.fs.add_virtual(f"{BATTERY_SYSFS}/{name}", read)
         self.fs.add_virtual("/proc/cpuinfo", lambda: self._cpuinfo().encode())
         self.fs.add_virtual("/proc/meminfo", lambda: _MEMINFO.encode())
-        for cpu in range(self.profile.cpu_count):
+        for cpu in range(self.spec.cpu_count):
             self.fs.add_virtual(
                 f"/sys/devices/system/cpu/cpu{cpu}/cpufreq/scaling_cur_freq", lambda: b"2400000\n"
             )
@@ -147,18 +147,18 @@ class AndroidSystem:
         self.fs.add_virtual("/sys/devices/system/cpu/online", self._cpu_range)
 
     def _cpu_range(self) -> bytes:
-        return f"0-{self.profile.cpu_count - 1}\n".encode()
+        return f"0-{self.spec.cpu_count - 1}\n".encode()
 
     def _cpuinfo(self) -> str:
         blocks = []
-        for cpu in range(self.profile.cpu_count):
+        for cpu in range(self.spec.cpu_count):
             blocks.append(
                 f"processor\t: {cpu}\nBogoMIPS\t: 38.40\n"
                 "Features\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp\n"
                 "CPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: 0x1\n"
                 "CPU part\t: 0xd05\nCPU revision\t: 0\n"
             )
-        return "\n".join(blocks) + f"\nHardware\t: JointDNN emulated {self.profile.name}\n"
+        return "\n".join(blocks) + f"\nHardware\t: JointDNN emulated {self.spec.name}\n"
 
 
 _MEMINFO = """MemTotal:        7812345 kB

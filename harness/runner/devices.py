@@ -29,14 +29,14 @@ def open_device(spec: str, power: DeviceSpec) -> Iterator[Device]:
     if spec == "emulated":
         from harness.emulator import EmulatedDevice
 
-        with EmulatedDevice(profile=power.name) as emulated:
-            device = AdbDevice(emulated.serial, power_profile=power)
+        with EmulatedDevice(spec=power.name) as emulated:
+            device = AdbDevice(emulated.serial, power_spec=power)
             try:
                 yield device
             finally:
                 device.close()
         return
-    device = AdbDevice(spec, power_profile=power)
+    device = AdbDevice(spec, power_spec=power)
     try:
         yield device
     finally:

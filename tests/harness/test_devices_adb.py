@@ -20,7 +20,7 @@ from models.errors import BundleError, DeviceError, DeviceNotFoundError
 
 @pytest.fixture(scope="module")
 def device(emulated_device: EmulatedDevice) -> AdbDevice:
-    return AdbDevice(emulated_device.serial, power_profile=emulated_device.profile, energy_window_s=0.6)
+    return AdbDevice(emulated_device.serial, power_spec=emulated_device.spec, energy_window_s=0.6)
 
 
 def _battery_state(device: AdbDevice) -> dict[str, str]:
@@ -30,7 +30,7 @@ def _battery_state(device: AdbDevice) -> dict[str, str]:
 
 def test_facts_from_getprop(device: AdbDevice, emulated_device: EmulatedDevice) -> None:
     facts = device.facts()
-    profile = emulated_device.profile
+    profile = emulated_device.spec
     assert facts.serial == emulated_device.serial
     assert (facts.model, facts.abi, facts.sdk, facts.cpu_count) == (
         profile.model,
@@ -130,7 +130,7 @@ def test_benchmark_model_stats_and_energy_match_the_power_model(
     inferences = stats.count + stats.warmup_count
     assert stats.energy_mj == pytest.approx(model_mj / inferences, rel=0.10)
     # power while computing, per timed invocation: the model's active power, give or take the loop around it
-    assert 0.5 < stats.power_mw / emulated_device.profile.compute_power_mw(1) < 2.0
+    assert 0.5 < stats.power_mw / emulated_device.spec.compute_power_mw(1) < 2.0
 
 
 def test_run_chain_on_the_device_matches_local(

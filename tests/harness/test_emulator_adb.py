@@ -33,7 +33,7 @@ def test_device_is_registered_with_its_profile_facts(
             "ro.serialno",
         )
     }
-    profile = emulated_device.profile
+    profile = emulated_device.spec
     assert props == {
         "ro.product.model": profile.model,
         "ro.product.manufacturer": profile.manufacturer,
@@ -118,7 +118,7 @@ def test_two_devices_with_different_profiles_at_once(
         assert {second.serial, emulated_device.serial} <= serials
         first_model = adb_client.device(emulated_device.serial).shell("getprop ro.product.model")
         second_model = adb_client.device(second.serial).shell("getprop ro.product.model")
-        assert (first_model, second_model) == (emulated_device.profile.model, second.profile.model)
+        assert (first_model, second_model) == (emulated_device.spec.model, second.spec.model)
         adb_client.device(second.serial).sync.push(b"only here", "/data/local/tmp/mark.txt")
         assert (
             adb_client.device(emulated_device.serial)

@@ -106,7 +106,7 @@ def test_battery_current_rises_while_benchmark_runs(
     assert min(abs(c) for c in busy) > max(abs(c) for c in quiet)  # the current rises while it runs
 
     # Energy above idle integrated from the sysfs samples matches the power model's energy for the run.
-    profile = emulated_device.profile
+    profile = emulated_device.spec
     idle_mw = profile.idle_mw
     measured_mj = 0.0
     for (t0, c0, v0), (t1, _, _) in itertools.pairwise(samples):
@@ -168,7 +168,7 @@ def test_killing_the_adb_client_stops_the_runner(emulated_device: EmulatedDevice
     from harness.emulator import adb_binary
 
     battery = emulated_device.battery
-    idle_mw = emulated_device.profile.idle_mw
+    idle_mw = emulated_device.spec.idle_mw
     command = f"{REMOTE}/benchmark_model --graph={remote_whole} --min_secs=60 --warmup_min_secs=0"
     process = subprocess.Popen(
         [adb_binary(), "-s", emulated_device.serial, "shell", command],

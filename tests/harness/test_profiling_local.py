@@ -110,6 +110,6 @@ def test_local_run_chain_matches_the_whole_model(bundle_factory: Callable[..., P
     whole = SegmentRunner(bundle / manifest.whole_file).run(x)
     np.testing.assert_allclose(output, whole, rtol=1e-5, atol=1e-5)
     assert len(segment_ms) == manifest.num_segments
-    assert energy_mj == pytest.approx(sum(device.profile.compute_energy_mj(ms) for ms in segment_ms))
+    assert energy_mj == pytest.approx(sum(device.spec.compute_energy_mj(ms) for ms in segment_ms))
     assert not math.isnan(energy_mj)
     assert len(SegmentChain(bundle)) == manifest.num_segments

@@ -173,7 +173,7 @@ def test_emulated_device_head_and_server_tail_match_keras(trained, digits, bundl
         BackgroundServer(Settings(bundle_dir=Path(bundles), pool_size=1)) as server,
         CloudClient(server.base_url) as cloud,
     ):
-        device = AdbDevice(emulated.serial, power_profile=emulated.profile)
+        device = AdbDevice(emulated.serial, power_spec=emulated.spec)
         for i, image in enumerate(x):
             head, segment_ms, _ = device.run_chain(bundle, list(range(k)), chain.prepare_input(image[None]))
             assert head.dtype == np.int8 and head.shape == (1, 8, 8, 8) and len(segment_ms) == k

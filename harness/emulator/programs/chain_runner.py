@@ -63,7 +63,7 @@ def chain_runner(p: Process) -> int:
         return p.fail(f"cannot read {exc.filename}: {exc.strerror}")
     except (BackendError, ValueError) as exc:
         return p.fail(str(exc).splitlines()[0])
-    slowdown = p.system.profile.compute_slowdown
+    slowdown = p.system.spec.compute_slowdown
     segment_ms: list[float] = []
     current = x
     k = 0
