@@ -26,7 +26,7 @@ import numpy as np
 
 from models.benchmark import LoopSettings, run_loop
 from models.bundle import BundleManifest
-from models.profile_rows import WHOLE_MODEL_SEGMENT, ProfileRow, Unit, measured_row, units_of
+from models.profile_rows import ProfileRow, Unit, measured_row, units_of
 from models.runtime import SegmentChain, SegmentRunner, backend_name, quantize
 
 __all__ = ["ModelPool", "PoolRun", "QueueFullError", "TensorMismatchError"]
@@ -205,10 +205,10 @@ class ModelPool:
         return rows
 
     def _profile_on_chain(self, runs: int, device: str) -> list[ProfileRow]:
-        units = {unit.index: unit for unit in units_of(self.manifest)}
-        settings = LoopSettings(
-            runs=runs, warmup_runs=1, warmup_min_secs=0.0
-        )  # warm-up: first invoke allocates
+        units = units_of(self.manifest)  # the segments in order, then the whole model if the bundle has it
+        segments, whole_units = units[: self.num_segments], units[self.num_segments :]
+        # one warm-up run: the first invoke allocates
+        settings = LoopSettings(runs=runs, warmup_runs=1, warmup_min_secs=0.0)
 
         def row(runner: SegmentRunner, unit: Unit) -> ProfileRow:
             x = runner.random_input(np.random.default_rng(0))
@@ -218,11 +218,8 @@ class ModelPool:
             )
 
         with self._checkout() as (chain, _began):
-            rows = [
-                row(runner, units[seg.index])
-                for seg, runner in zip(self.manifest.segments, chain.runners, strict=True)
-            ]
-            whole = units.get(WHOLE_MODEL_SEGMENT)
+            rows = [row(runner, unit) for unit, runner in zip(segments, chain.runners, strict=True)]
+            whole = whole_units[0] if whole_units else None  # segment -1, when the bundle has whole.tflite
             if whole is not None and (self.bundle_dir / whole.file).is_file():
                 with self._whole_lock:  # one whole-model interpreter, one profiling thread at a time
                     if self._whole is None:

@@ -14,7 +14,6 @@ those two match. (Issue #12 removes this rescaling: it makes the validation circ
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -82,14 +81,9 @@ def calibrate_request_overhead(session: LinkSession, manifest: BundleManifest, *
     x = np.zeros(spec.shape, dtype=np.dtype(spec.dtype))
     samples = []
     for attempt in range(calls + 1):
-        t0 = time.perf_counter()
-        reply = session.infer(x, from_segment=last, to_segment=last + 1)
-        wire_ms = (time.perf_counter() - t0) * 1e3
-        compute = sum(v for v in (reply.server_ms, reply.queue_ms) if math.isfinite(v))
-        wire_ms = wire_ms - compute
-        wire_ms += session.shaped.pace(reply.request_bytes, reply.response_bytes, wire_ms)
-        serial_ms = radio.serial_ms(reply.request_bytes, measured.up_mbps)
-        serial_ms += radio.serial_ms(reply.response_bytes, measured.down_mbps)
+        done = session.exchange(x, from_segment=last, to_segment=last + 1)
+        serial_ms = radio.serial_ms(done.reply.request_bytes, measured.up_mbps)
+        serial_ms += radio.serial_ms(done.reply.response_bytes, measured.down_mbps)
         if attempt:
-            samples.append(wire_ms - serial_ms - measured.rtt_ms)
+            samples.append(done.wire_ms - serial_ms - measured.rtt_ms)
     return max(0.0, float(np.median(samples)))

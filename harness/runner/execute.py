@@ -37,13 +37,13 @@ from pathlib import Path
 import numpy as np
 
 from harness.devices.base import Device
-from harness.links import LinkMeasurement, ShapedLink, radio
+from harness.links import radio
+from harness.runner.session import LinkSession
 from harness.runner.stages import schedule_label, split_stages
 from harness.specs import DeviceSpec, LinkSpec
 from models.bundle import BundleManifest, TensorSpec
 from models.errors import DeviceError
 from models.runtime import convert_tensor, to_float
-from server.client import CloudClient
 
 __all__ = ["Execution", "ScheduleExecutor", "adapt_tensor", "finish_output"]
 
@@ -104,10 +104,7 @@ class ScheduleExecutor:
         device: Device,
         bundle_dir: Path,
         manifest: BundleManifest,
-        shaped: ShapedLink,
-        cloud: CloudClient,
-        served_model: str,
-        measured_link: LinkMeasurement,
+        session: LinkSession,
         power: DeviceSpec,
         threads: int = 1,
         request_overhead_ms: float = 0.0,
@@ -115,14 +112,12 @@ class ScheduleExecutor:
         self.device = device
         self.bundle_dir = Path(bundle_dir)
         self.manifest = manifest
-        self.shaped = shaped
-        self.cloud = cloud
-        self.served_model = served_model
-        self.measured = measured_link
+        self.session = session
+        self.measured = session.measured
         self.power = power
         self.threads = threads
         self.request_overhead_ms = request_overhead_ms  # HTTP + serving cost of one request, beyond the RTT
-        self.link: LinkSpec = shaped.link
+        self.link: LinkSpec = session.link
 
     def run(self, locations: Sequence[str], x: np.ndarray) -> Execution:
         """Execute ``locations`` (mobile/cloud per segment) on the float model input ``x``."""
@@ -159,17 +154,10 @@ class ScheduleExecutor:
         return np.asarray(run.output)
 
     def _cloud(self, start: int, stop: int, x: np.ndarray, result: Execution) -> np.ndarray:
-        t0 = time.perf_counter()
-        reply = self.shaped.device_call(
-            self.cloud.infer, self.served_model, x, from_segment=start, to_segment=stop
-        )
-        round_trip_ms = (time.perf_counter() - t0) * 1e3
-        server_ms = _finite(reply.server_ms)
-        queue_ms = _finite(reply.queue_ms)
-        wire_ms = max(0.0, round_trip_ms - server_ms - queue_ms)
+        done = self.session.exchange(x, from_segment=start, to_segment=stop)
+        reply, wire_ms, paced = done.reply, done.wire_ms, done.paced_ms
+        server_ms, queue_ms = done.server_ms, done.queue_ms
         up_bytes, down_bytes = int(reply.request_bytes), int(reply.response_bytes)
-        paced = self.shaped.pace(up_bytes, down_bytes, wire_ms)
-        wire_ms += paced
         # share the exchange between the directions as the measured link predicts them
         half_rtt = radio.one_way_ms(self.measured.rtt_ms, self.request_overhead_ms)  # ms per direction
         up_serial = radio.serial_ms(up_bytes, self.measured.up_mbps)  # ms
@@ -200,7 +188,3 @@ class ScheduleExecutor:
         waited_ms = server_ms + queue_ms + min(up_ms, half_rtt) + min(down_ms, half_rtt)
         result.mobile_waiting_mj += self.power.waiting_mw * waited_ms / 1e3
         return np.asarray(reply.output)
-
-
-def _finite(value: float | None) -> float:
-    return float(value) if value is not None and math.isfinite(value) else 0.0

@@ -143,10 +143,7 @@ class _Run:
             device=self.device,
             bundle_dir=self.bundle_dir,
             manifest=self.manifest,
-            shaped=session.shaped,
-            cloud=session.client,
-            served_model=session.served_model,
-            measured_link=session.measured,
+            session=session,
             power=self.power,
             request_overhead_ms=request_overhead_ms,
         )

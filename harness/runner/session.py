@@ -8,6 +8,8 @@ stops the server and tears the link down. Planning and execution happen inside, 
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,9 +24,24 @@ from harness.runner.observer import RunObserver
 from harness.specs import LinkSpec
 from server.client import CloudClient, InferResult
 
-__all__ = ["LinkSession", "open_link_session"]
+__all__ = ["Exchange", "LinkSession", "open_link_session"]
 
 CLIENT_TIMEOUT_S = 120.0  # one request, upload + compute + download, on the slowest link
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One request/response over the session's link, as timed from the device side (ms)."""
+
+    reply: InferResult
+    wire_ms: float  # client wall time minus server compute and queue, client-side pacing included
+    paced_ms: float  # the pacing sleeps within wire_ms (pacing shaping only)
+    server_ms: float  # the server's own compute (Server-Timing), 0 when not reported
+    queue_ms: float
+
+
+def _finite(value: float | None) -> float:
+    return float(value) if value is not None and math.isfinite(value) else 0.0
 
 
 @dataclass(frozen=True)
@@ -45,6 +62,16 @@ class LinkSession:
         return self.shaped.device_call(
             self.client.infer, self.served_model, x, from_segment=from_segment, to_segment=to_segment
         )
+
+    def exchange(self, x: np.ndarray, *, from_segment: int, to_segment: int) -> Exchange:
+        """One timed request: the reply and the time on the wire (client wall time minus server time)."""
+        t0 = time.perf_counter()
+        reply = self.infer(x, from_segment=from_segment, to_segment=to_segment)
+        round_trip_ms = (time.perf_counter() - t0) * 1e3
+        server_ms, queue_ms = _finite(reply.server_ms), _finite(reply.queue_ms)
+        wire_ms = max(0.0, round_trip_ms - server_ms - queue_ms)
+        paced_ms = self.shaped.pace(int(reply.request_bytes), int(reply.response_bytes), wire_ms)
+        return Exchange(reply, wire_ms + paced_ms, paced_ms, server_ms, queue_ms)
 
     def profile(self, runs: int) -> list[dict[str, Any]]:
         """The server's ``/profile`` rows of the served bundle."""

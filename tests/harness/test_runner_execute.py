@@ -13,6 +13,7 @@ from harness.links import ShapedLink, measure_link
 from harness.runner.cloud import start_local_server
 from harness.runner.execute import ScheduleExecutor
 from harness.runner.reference import check_output, reference_output
+from harness.runner.session import LinkSession
 from harness.runner.stages import split_stages, stages_from_label
 from harness.specs import load_device, load_link
 from models.bundle import read_manifest
@@ -30,10 +31,10 @@ def executor(
         measured = measure_link(shaped, seconds=0.1, pings=2)
         url = start_local_server(shaped, bundle)
         with CloudClient(url) as client:
+            session = LinkSession(shaped, measured, client, bundle.name)
             yield ScheduleExecutor(
-                device=LocalDevice(power), bundle_dir=bundle, manifest=manifest, shaped=shaped,
-                cloud=client, served_model=bundle.name, measured_link=measured, power=power,
-            )  # fmt: skip
+                device=LocalDevice(power), bundle_dir=bundle, manifest=manifest, session=session, power=power
+            )
 
 
 def _input(executor: ScheduleExecutor) -> np.ndarray:
