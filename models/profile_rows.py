@@ -16,6 +16,7 @@ import os
 from dataclasses import MISSING, asdict, dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -65,6 +66,15 @@ class ProfileRow:
     backward_ms: float = math.nan  # gradient of the segment (training)
     backward_energy_mj: float = math.nan
     param_bytes: int = 0  # bytes of the segment's trainable weights (float32)
+    # In chain context (issue #12): the segment timed once per pass of the whole chain, as it runs when
+    # a schedule executes (cold-ish weights, after its predecessor; the serving path on the server),
+    # median over passes; NaN in profiles measured before. The planner prefers it to latency_ms_median.
+    chain_ms_median: float = math.nan
+    chain_energy_mj: float = math.nan  # energy above idle of the segment in those passes
+    # Fixed cost (ms) of one invocation (a mobile stage / a cloud request) that starts at this segment,
+    # beyond the chain times of its segments; NaN when not measured (counted as 0).
+    overhead_ms: float = math.nan
+    overhead_method: str = ""  # how chain_ms_median and overhead_ms were measured, in words
 
 
 COLUMNS: list[str] = [f.name for f in fields(ProfileRow)]
@@ -184,9 +194,12 @@ def read_profile(path: Path) -> pd.DataFrame:
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if missing:
         raise ProfileError(f"profile {path} lacks columns {', '.join(missing)}")
+    defaults: dict[str, Any] = {f.name: f.default for f in fields(ProfileRow)}
     for column in COLUMNS:
         if column not in frame.columns:
-            frame[column] = math.nan if column.startswith("backward") else 0
+            frame[column] = defaults[column]
+        elif isinstance(defaults[column], str):
+            frame[column] = frame[column].fillna(defaults[column]).astype(str)
     return frame
 
 

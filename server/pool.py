@@ -24,10 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from models.benchmark import LoopSettings, run_loop
+from models.benchmark import CHAIN_IDLE_S, LoopSettings, chain_medians, run_loop
 from models.bundle import BundleManifest
 from models.profile_rows import ProfileRow, Unit, measured_row, units_of
-from models.runtime import SegmentChain, SegmentRunner, backend_name, quantize
+from models.runtime import ChainResult, SegmentChain, SegmentRunner, backend_name, quantize
 
 __all__ = ["ModelPool", "PoolRun", "QueueFullError", "TensorMismatchError"]
 
@@ -161,8 +161,7 @@ class ModelPool:
         self, x: np.ndarray, start: int, stop: int, dequantize: bool, submitted: float
     ) -> PoolRun:
         with self._checkout() as (chain, began):
-            result = chain.run(x, start, stop)
-            output = chain.finish_output(result.output, stop) if dequantize else result.output
+            output, result = _serve_on(chain, x, start, stop, dequantize)
             compute_ms = (time.perf_counter() - began) * 1e3
         with self._lock:
             self._recent_ms.append(compute_ms)
@@ -219,6 +218,7 @@ class ModelPool:
 
         with self._checkout() as (chain, _began):
             rows = [row(runner, unit) for unit, runner in zip(segments, chain.runners, strict=True)]
+            _in_chain_context(chain, rows, runs)
             whole = whole_units[0] if whole_units else None  # segment -1, when the bundle has whole.tflite
             if whole is not None and (self.bundle_dir / whole.file).is_file():
                 with self._whole_lock:  # one whole-model interpreter, one profiling thread at a time
@@ -230,3 +230,51 @@ class ModelPool:
     def close(self) -> None:
         """Stop the threads (waiting for running inferences)."""
         self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _serve_on(
+    chain: SegmentChain, x: np.ndarray, start: int, stop: int, dequantize: bool
+) -> tuple[np.ndarray, ChainResult]:
+    """What one request computes on a chain (timed by the caller as the request's ``compute`` time)."""
+    result = chain.run(x, start, stop)
+    output = chain.finish_output(result.output, stop) if dequantize else result.output
+    return output, result
+
+
+CHAIN_METHOD = (
+    "server /profile: {runs} timed passes of the whole chain through the serving path after one "
+    "warm-up, each after {idle_ms:.0f} ms idle like a request; chain_ms_median = hand-over + invoke of "
+    "the segment in a pass (medians scaled to the median pass); overhead_ms = median of (pass compute "
+    "time - sum of its segments' times), the fixed cost of one request"
+)
+
+
+def _in_chain_context(chain: SegmentChain, rows: list[ProfileRow], runs: int) -> None:
+    """Fill the segment rows' chain columns: ``runs`` passes of the whole chain as a request runs it.
+
+    Each pass is one request's compute (:func:`_serve_on`, timed like ``_infer_on_chain``) after the
+    server sat idle for :data:`~models.benchmark.CHAIN_IDLE_S`: every segment runs once, after its
+    predecessor, with the hand-over between them, so its weights and code are as cold as when it
+    serves a request. ``overhead_ms`` (the same on every segment row: a request may
+    start at any of them) is what a request costs beyond its segments' chain times.
+    """
+    n = len(chain)
+    x = chain.runners[0].random_input(np.random.default_rng(0))
+    passes: list[list[float]] = []  # (runs, n) hand-over + invoke per segment, ms
+    fixed: list[float] = []  # per pass, ms
+    for attempt in range(runs + 1):
+        time.sleep(CHAIN_IDLE_S)  # a request finds the server idle (see models.benchmark.CHAIN_IDLE_S)
+        began = time.perf_counter()
+        _output, result = _serve_on(chain, x, 0, n, False)
+        compute_ms = (time.perf_counter() - began) * 1e3
+        if attempt:  # the first pass is a warm-up
+            segment = [s + h for s, h in zip(result.segment_ms, result.handover_ms, strict=True)]
+            passes.append(segment)
+            fixed.append(max(0.0, compute_ms - sum(segment)))
+    chain_ms = chain_medians(np.asarray(passes))  # (n,)
+    overhead_ms = float(np.median(fixed))
+    for row in rows:
+        if 0 <= row.segment < n:
+            row.chain_ms_median = float(chain_ms[row.segment])
+            row.overhead_ms = overhead_ms
+            row.overhead_method = CHAIN_METHOD.format(runs=runs, idle_ms=CHAIN_IDLE_S * 1e3)

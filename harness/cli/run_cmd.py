@@ -111,6 +111,13 @@ def run_command(
         int, typer.Option("--profile-runs", help="Runs per segment when profiling.")
     ] = 10,
     token: Annotated[str | None, typer.Option("--token", help="Bearer token of a remote server.")] = None,
+    calibrate: Annotated[
+        bool,
+        typer.Option(
+            "--calibrate",
+            help="Rescale the profiles per link with two mobile-/cloud-only executions (opt-in; circular).",
+        ),
+    ] = False,
 ) -> None:
     """Plan every link x objective, execute every plan and baseline end to end, write the report."""
     from harness.planner import Constraints
@@ -135,6 +142,7 @@ def run_command(
         bundles_dir=bundles_dir,
         profile_runs=profile_runs,
         token=token,
+        calibrate=calibrate,
     )
     with _progress() as observer:
         result = run_experiment(config, observer)

@@ -7,6 +7,10 @@ is a sum of per-segment terms ``node[i, loc_i]`` and per-boundary terms ``edge[i
 (with ``loc_{-1} = loc_n = mobile``), so one table serves the shortest path, the integer program, the
 brute force and the evaluation of baselines — they cannot disagree about what a schedule costs.
 
+Fixed costs per invocation (measured by profiling, ``overhead_ms`` in the profiles): a mobile stage or
+a cloud request starting at segment ``i`` pays that segment's overhead once, on the boundary where it
+starts (:func:`_add_invocation_overheads`).
+
 Per transfer of ``B`` bytes: time ``serial_ms + rtt_ms`` with ``serial_ms = B*8/bandwidth``; radio
 energy ``alpha * Mbit + beta * serial_ms`` (= ``P * serial_ms`` with ``P = alpha * bandwidth + beta``,
 Huang et al.), both from :mod:`harness.links.radio`; waiting energy ``waiting_mw * rtt_ms`` (if counted).
@@ -148,7 +152,28 @@ def build_tables(problem: PlanningProblem) -> CostTables:
         edge[1:n, 1, 0] = down[1:n] + up[1:n]  # activation down, gradient up
     else:
         edge[1:, 1, 0] = down[1:]  # cloud -> mobile, including the result after the last segment
+    _add_invocation_overheads(edge, problem, waiting_mw)
     return CostTables(node=node, edge=edge)
+
+
+def _add_invocation_overheads(edge: np.ndarray, problem: PlanningProblem, waiting_mw: float) -> None:
+    """Fixed cost of every invocation, on the boundary where it starts (edge shape (n+1, 2, 2, M)).
+
+    A mobile stage starting at segment ``i`` starts at the input (``i = 0``: ``edge[0, mobile,
+    mobile]``, the source is on the mobile) or after a cloud stage (``edge[i, cloud, mobile]``); a
+    cloud request starting at ``i`` follows a mobile stage (``edge[i, mobile, cloud]``). Each pays
+    its first segment's overhead: mobile compute time and energy, cloud compute time (the phone
+    waits through it).
+    """
+    seg, n = problem.segments, problem.n
+    assert seg.mobile_overhead_ms is not None and seg.mobile_overhead_mj is not None
+    assert seg.cloud_overhead_ms is not None  # set in SegmentCosts.__post_init__
+    starts_mobile = [(0, 0, 0)] + [(i, 1, 0) for i in range(1, n)]  # (boundary, prev, next)
+    for i, prev, nxt in starts_mobile:
+        edge[i, prev, nxt, _I["mobile_compute_ms"]] += seg.mobile_overhead_ms[i]
+        edge[i, prev, nxt, _I["mobile_compute_mj"]] += seg.mobile_overhead_mj[i]
+    edge[:n, 0, 1, _I["cloud_compute_ms"]] += seg.cloud_overhead_ms
+    edge[:n, 0, 1, _I["mobile_waiting_mj"]] += waiting_mw * seg.cloud_overhead_ms / 1e3
 
 
 def schedule_array(schedule: Sequence[int] | Sequence[str] | np.ndarray, n: int) -> np.ndarray:

@@ -83,6 +83,10 @@ class SegmentCosts:
     cloud_backward_ms: np.ndarray | None = None
     param_bytes: np.ndarray | None = None  # float32 trainable weights per segment
     names: tuple[str, ...] = ()
+    # fixed cost of one invocation starting at segment i: a mobile stage (ms, mJ) / a cloud request (ms)
+    mobile_overhead_ms: np.ndarray | None = None
+    mobile_overhead_mj: np.ndarray | None = None
+    cloud_overhead_ms: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = np.asarray(self.mobile_ms).size
@@ -91,7 +95,9 @@ class SegmentCosts:
         set_ = object.__setattr__  # frozen dataclass: normalise fields once, here
         for name in ("mobile_ms", "mobile_mj", "cloud_ms", "out_bytes"):
             set_(self, name, _array(name, getattr(self, name), n))
-        for name in ("mobile_backward_ms", "mobile_backward_mj", "cloud_backward_ms", "param_bytes"):
+        optional = ("mobile_backward_ms", "mobile_backward_mj", "cloud_backward_ms", "param_bytes")
+        overheads = ("mobile_overhead_ms", "mobile_overhead_mj", "cloud_overhead_ms")
+        for name in optional + overheads:
             value = getattr(self, name)
             set_(self, name, np.zeros(n) if value is None else _array(name, value, n))
         input_bytes = float(self.input_bytes)
@@ -177,6 +183,19 @@ def _column(frame: pd.DataFrame, column: str, label: str) -> np.ndarray:
     return pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float64)
 
 
+def _optional(frame: pd.DataFrame, column: str) -> np.ndarray:
+    """A numeric column added to profiles later (NaN where absent)."""
+    if column not in frame.columns:
+        return np.full(len(frame), np.nan)
+    return pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float64)
+
+
+def _in_chain(frame: pd.DataFrame, hot: str, chain: str) -> np.ndarray:
+    """Per segment, the in-chain time where the profile has it, else the hot-loop one (ms)."""
+    chained = _optional(frame, chain)
+    return np.where(np.isnan(chained), _column(frame, hot, "profile"), chained)
+
+
 def costs_from_frames(
     mobile: pd.DataFrame,
     cloud: pd.DataFrame,
@@ -187,9 +206,12 @@ def costs_from_frames(
 ) -> SegmentCosts:
     """Per-segment costs from a mobile and a cloud profile (``models.profile_rows`` frames).
 
-    Both profiles must list the same segments (same indices, layers and ``out_bytes``). A mobile
-    ``energy_mj`` that is NaN (not measured) is derived from the device power model
-    (``DeviceSpec.compute_energy_mj`` at the row's thread count); the cloud's energy is ignored.
+    Both profiles must list the same segments (same indices, layers and ``out_bytes``). A segment's
+    cost is its time in chain context (``chain_ms_median``, ``chain_energy_mj``) where the profile has
+    it, else its hot-loop time (``latency_ms_median``, ``energy_mj``); the fixed cost of an invocation
+    starting at a segment is its ``overhead_ms`` (0 where not measured). A mobile energy that is NaN
+    (not measured) is derived from the device power model (``DeviceSpec.compute_energy_mj`` at the
+    row's thread count), as is the energy of a mobile overhead; the cloud's energy is ignored.
     """
     m, c = segment_rows(mobile), segment_rows(cloud)
     if m.empty or c.empty:
@@ -217,13 +239,19 @@ def costs_from_frames(
             f"mobile and cloud profiles differ at segment {i}: out_bytes {m_out[i]} vs {c_out[i]}"
         )
 
-    mobile_ms = _array("mobile latency_ms_median", _column(m, "latency_ms_median", "mobile"), None)
+    mobile_ms = _array("mobile latency", _in_chain(m, "latency_ms_median", "chain_ms_median"), None)
     threads = np.nan_to_num(_column(m, "threads", "mobile"), nan=1.0).astype(int)
-    energy = _column(m, "energy_mj", "mobile")
+    hot_energy = _column(m, "energy_mj", "mobile")
+    chain_energy = _optional(m, "chain_energy_mj")
+    energy = np.where(np.isnan(_optional(m, "chain_ms_median")), hot_energy, chain_energy)
     derived = np.array(
         [device.compute_energy_mj(ms, int(t)) for ms, t in zip(mobile_ms, threads, strict=True)]
     )
     mobile_mj = np.where(np.isnan(energy), derived, energy)
+    mobile_overhead_ms = np.nan_to_num(_optional(m, "overhead_ms"), nan=0.0)
+    mobile_overhead_mj = np.array(
+        [device.compute_energy_mj(ms, int(t)) for ms, t in zip(mobile_overhead_ms, threads, strict=True)]
+    )
 
     if input_bytes is None:
         input_bytes = float(_column(m, "in_bytes", "mobile")[0])
@@ -265,11 +293,14 @@ def costs_from_frames(
     return SegmentCosts(
         mobile_ms=mobile_ms,
         mobile_mj=mobile_mj,
-        cloud_ms=_column(c, "latency_ms_median", "cloud"),
+        cloud_ms=_in_chain(c, "latency_ms_median", "chain_ms_median"),
         out_bytes=m_out,
         input_bytes=input_bytes,
         names=names,
         **backward,
+        mobile_overhead_ms=mobile_overhead_ms,
+        mobile_overhead_mj=mobile_overhead_mj,
+        cloud_overhead_ms=np.nan_to_num(_optional(c, "overhead_ms"), nan=0.0),
     )
 
 

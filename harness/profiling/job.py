@@ -15,6 +15,7 @@ so far is already on disk.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -23,10 +24,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from harness.devices.base import BenchmarkSettings, Device, PushResult
+from models.benchmark import CHAIN_IDLE_S, chain_medians
 from models.bundle import BundleManifest, read_manifest
 from models.errors import DeviceDisconnectedError, JointDNNError, ProfileError
 from models.profile_rows import ProfileRow, Unit, append_rows, measured_row, read_profile, units_of
+from models.runtime import convert_tensor
 
 if TYPE_CHECKING:
     import keras
@@ -35,12 +40,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_OUT_ROOT",
+    "InChain",
     "JobListener",
     "JobResult",
     "ProfileSettings",
     "Unit",
     "completed_units",
     "export_for_profiling",
+    "measure_in_chain",
     "profile_csv_path",
     "profile_device",
     "profile_devices",
@@ -64,6 +71,7 @@ class ProfileSettings(BenchmarkSettings):
     backward_runs: int = 10
     whole_model: bool = True  # also benchmark whole.tflite (segment -1)
     force: bool = False  # remeasure rows that are already in the CSV
+    chain_runs: int = 7  # calls of run_chain over the whole chain for the in-chain columns (0 = none)
 
 
 @dataclass
@@ -121,6 +129,8 @@ def completed_units(
         ]
         if need_backward and unit.index >= 0:
             rows = rows[rows["backward_ms"].notna()]
+        if settings.chain_runs > 0 and unit.index >= 0:
+            rows = rows[rows["chain_ms_median"].notna()]
         if not rows.empty:
             done.add(unit.index)
     return done
@@ -179,6 +189,11 @@ def profile_device(
             result.push = device.push_bundle(bundle_dir)
         backward = _backward_ranges(manifest) if need_backward and any(u.index >= 0 for u in todo) else None
         with device.energy_session():
+            in_chain = None
+            if settings.chain_runs > 0 and any(u.index >= 0 for u in todo):
+                in_chain = measure_in_chain(
+                    device, bundle_dir, manifest, settings.chain_runs, settings.threads
+                )
             for unit in todo:
                 if cancel is not None and cancel.is_set():  # Ctrl-C in the main thread (parallel jobs)
                     raise KeyboardInterrupt
@@ -187,6 +202,8 @@ def profile_device(
                 row = measured_row(
                     manifest, unit, stats, threads=settings.threads, device=device_id, runtime=runtime
                 )
+                if in_chain is not None and unit.index >= 0:
+                    in_chain.fill(row)
                 if backward is not None and unit.index in backward[2]:
                     start, stop = backward[2][unit.index]
                     row.backward_ms, row.backward_energy_mj = device.measure_backward(
@@ -221,6 +238,63 @@ def profile_device(
     result.wall_s = time.perf_counter() - started
     listener.finished(device_id, result, None)
     return result
+
+
+MOBILE_CHAIN_METHOD = (
+    "device run_chain: {runs} calls over the whole chain, each after {idle_ms:.0f} ms idle (the device's "
+    "runner: one untimed warm-up pass, then one timed pass); chain_ms_median / chain_energy_mj = the "
+    "segment's time / energy share in the timed passes (medians scaled to the median pass); overhead_ms = 0: a mobile stage's latency is the sum of its runner's "
+    "segment times (runner start and adb push/pull around it are kept apart as device_overhead_ms)"
+)
+
+
+@dataclass(frozen=True)
+class InChain:
+    """Per-segment costs measured in chain context on a device (arrays of shape (n,))."""
+
+    chain_ms: np.ndarray
+    chain_mj: np.ndarray
+    overhead_ms: float
+    method: str
+
+    def fill(self, row: ProfileRow) -> None:
+        """Set ``row``'s chain columns (a segment row)."""
+        row.chain_ms_median = float(self.chain_ms[row.segment])
+        row.chain_energy_mj = float(self.chain_mj[row.segment])
+        row.overhead_ms = self.overhead_ms
+        row.overhead_method = self.method
+
+
+def measure_in_chain(
+    device: Device, bundle_dir: Path, manifest: BundleManifest, runs: int, threads: int
+) -> InChain:
+    """Time every segment in chain context: ``runs`` calls of ``device.run_chain`` over the whole chain.
+
+    This is how a schedule's mobile stages run (:class:`~harness.runner.execute.ScheduleExecutor`), so
+    each segment is timed once per pass, after its predecessor — not in a hot loop of its own, where its
+    weights stay in cache (issue #12: MobileNetV2 int8 segments cost x1.4 their hot-loop time in a chain).
+    The input is uniform noise in the model's input range, in the first segment's dtype.
+    """
+    first = manifest.segments[0].input
+    rng = np.random.default_rng(0)
+    x = convert_tensor(rng.random(first.shape, dtype=np.float32), None, first.dtype, first.quant)
+    indices = list(range(manifest.num_segments))
+    times, energies = [], []
+    for _ in range(runs):
+        time.sleep(CHAIN_IDLE_S)  # a stage finds the device idle (see models.benchmark.CHAIN_IDLE_S)
+        run = device.run_chain(bundle_dir, indices, x, threads=threads, warmup_runs=1)
+        segment_ms = np.asarray(run.segment_ms, dtype=np.float64)  # (n,)
+        total = float(segment_ms.sum())
+        energy = float(run.energy_mj)
+        share = segment_ms / total if total > 0 else np.full(segment_ms.shape, 1.0 / segment_ms.size)
+        times.append(segment_ms)
+        energies.append(share * energy if math.isfinite(energy) else np.full(segment_ms.shape, math.nan))
+    return InChain(
+        chain_ms=chain_medians(np.asarray(times)),
+        chain_mj=chain_medians(np.asarray(energies)),
+        overhead_ms=0.0,
+        method=MOBILE_CHAIN_METHOD.format(runs=runs, idle_ms=CHAIN_IDLE_S * 1e3),
+    )
 
 
 def export_for_profiling(model: str, quant: str, bundle_root: Path, *, cache_dir: Path | None = None) -> Path:

@@ -53,10 +53,13 @@ def write_index(
     )
     parts += [
         "",
-        "Planning inputs: the profiles' per-segment costs, scaled per link so that mobile-only and "
-        "cloud-only match two reference executions made just before the link's runs (`mobile_scale`, "
-        "`cloud_scale`); per transfer the planner sees half the RTT plus the measured per-request "
-        "overhead (`request_overhead_ms`): one request/response costs one round trip.",
+        "Planning inputs: "
+        + meta.get(
+            "planning_note",
+            "the profiles' per-segment costs; per transfer the planner sees half the RTT plus the "
+            "measured per-request overhead (`request_overhead_ms`): one request/response costs one round trip.",
+        )
+        + ".",
     ]
     parts += ["", "## Links (measured before the run)", ""]
     if not links.empty:
@@ -75,6 +78,7 @@ def write_index(
                     "request_overhead_ms",
                     "mobile_scale",
                     "cloud_scale",
+                    *(c for c in ("needed_mobile_scale", "needed_cloud_scale") if c in links.columns),
                 ],
             )
         )

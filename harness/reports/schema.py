@@ -87,6 +87,11 @@ class LinkRow:
     cloud_scale: float = _from("calibration", default=1.0)
     # HTTP/serving cost of one request beyond RTT + bytes/Mbps + server compute
     request_overhead_ms: float = _from("calibration", default=0.0)
+    # diagnostic (issue #12), not applied: the factor a rescaling would have needed after planning,
+    # measured mobile-only device compute / predicted (time, energy), cloud-only server compute / predicted
+    needed_mobile_scale: float = _from("diagnostic", attr="mobile_scale", default=math.nan)
+    needed_mobile_energy_scale: float = _from("diagnostic", attr="mobile_energy_scale", default=math.nan)
+    needed_cloud_scale: float = _from("diagnostic", attr="cloud_scale", default=math.nan)
 
 
 @dataclass(kw_only=True)

@@ -1,35 +1,48 @@
-"""Per-link calibration measured just before a link's runs: the request overhead and the compute scales.
+"""Per-link measurements taken just before a link's runs, and the rescale factors as a diagnostic.
 
 ``request_overhead_ms`` (:func:`calibrate_request_overhead`): what one infer request costs beyond the
 round trip, bytes/bandwidth and server compute — HTTP framing, the web framework, .npy encoding, the
-client library — a fixed cost per request that the link model has no term for; the planner sees it
-added to the round trip (:func:`harness.runner.planning.planning_link`).
+client library — a fixed cost per request that the link model has no term for. It is a *link
+measurement*: a probe request (the last segment, the smallest request) timed on the session before any
+schedule runs, never the executions being predicted; the planner sees it added to the round trip
+(:func:`harness.runner.planning.planning_link`).
 
-The compute scales (:func:`calibrate_compute`): segments profiled alone (warm, hot caches, at another
-moment) run faster than the same segments executed in a chain on a possibly busy machine, so the
-runner executes mobile-only and cloud-only twice each and scales the profiles' segment costs so that
-those two match. (Issue #12 removes this rescaling: it makes the validation circular.)
+The compute rescaling (:func:`calibrate_compute`) is **not** used by default: executing mobile-only and
+cloud-only on the link and scaling the profiles until they match would fit the cost model on the run
+it then predicts (issue #12). The profiles time segments in chain context and carry explicit
+per-invocation overheads instead (:mod:`harness.profiling.job`, the server's ``/profile``).
+``jointdnn run --calibrate`` still applies it, opt-in. What is always reported is the factor that
+*would* have been needed (:func:`rescale_diagnostic`), computed after the runs from the mobile-only and
+cloud-only executions and the predictions made before them: a check of the profiles, not an input.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from harness.links import radio
-from harness.planner import PlanningProblem
+from harness.planner import PlanningProblem, evaluate
+from harness.reports.schema import MeasurementRow
 from harness.runner.execute import ScheduleExecutor
 from harness.runner.session import LinkSession
 from models.bundle import BundleManifest
 
-__all__ = ["Calibration", "calibrate_compute", "calibrate_request_overhead"]
+__all__ = [
+    "Calibration",
+    "RescaleDiagnostic",
+    "calibrate_compute",
+    "calibrate_request_overhead",
+    "rescale_diagnostic",
+]
 
 
 @dataclass(frozen=True)
 class Calibration:
-    """Factors applied to the profiles for one link, measured just before its runs (1.0 = none).
+    """Factors applied to the profiles for one link (1.0 = none, the default; ``--calibrate`` sets them).
 
     ``mobile_scale`` = measured mobile-only chain compute / sum of the profiled mobile segments;
     ``mobile_energy_scale`` the same for compute energy; ``cloud_scale`` = measured cloud-only server
@@ -87,3 +100,40 @@ def calibrate_request_overhead(session: LinkSession, manifest: BundleManifest, *
         if attempt:
             samples.append(done.wire_ms - serial_ms - measured.rtt_ms)
     return max(0.0, float(np.median(samples)))
+
+
+@dataclass(frozen=True)
+class RescaleDiagnostic:
+    """The factors a per-link rescaling would have needed (1.0 = the profiles predicted it exactly).
+
+    ``mobile_scale`` = median measured mobile-only device compute / its predicted mobile compute;
+    ``mobile_energy_scale`` the same for compute energy; ``cloud_scale`` = median measured cloud-only
+    server compute / its predicted cloud compute. NaN when that schedule was not executed.
+    """
+
+    mobile_scale: float = math.nan
+    mobile_energy_scale: float = math.nan
+    cloud_scale: float = math.nan
+
+
+def _needed(measured: list[float], predicted: float) -> float:
+    if not measured or predicted <= 0:
+        return math.nan
+    value = float(np.median(measured)) / predicted
+    return value if math.isfinite(value) else math.nan
+
+
+def rescale_diagnostic(problem: PlanningProblem, executions: Sequence[MeasurementRow]) -> RescaleDiagnostic:
+    """The factors :func:`calibrate_compute` would apply, from executions already made (not applied).
+
+    ``problem`` is the one the plans came from (so with ``--calibrate`` the factors left over after it).
+    """
+    n = problem.n
+    mobile = [e for e in executions if e.schedule == "M" * n]
+    cloud = [e for e in executions if e.schedule == "C" * n]
+    mobile_only, cloud_only = evaluate(problem, [0] * n), evaluate(problem, [1] * n)
+    return RescaleDiagnostic(
+        mobile_scale=_needed([e.device_compute_ms for e in mobile], mobile_only.mobile_compute_ms),
+        mobile_energy_scale=_needed([e.mobile_compute_mj for e in mobile], mobile_only.mobile_compute_mj),
+        cloud_scale=_needed([e.server_ms for e in cloud], cloud_only.cloud_compute_ms),
+    )

@@ -2,9 +2,11 @@
 
 The planner charges its link ``rtt_ms`` once per transfer, i.e. once per direction. Over HTTP, a request
 (upload) and its response (download) share a single round trip, so each direction really costs the
-one-way latency; the runner therefore plans with half the round trip (plus the calibrated per-request
-overhead, :mod:`harness.runner.calibration`) as the per-transfer latency (:func:`planning_link`), which
-makes a mobile->cloud->mobile hop cost one round trip.
+one-way latency; the runner therefore plans with half the round trip (plus the per-request overhead
+measured on the link with a probe request, :mod:`harness.runner.calibration`) as the per-transfer
+latency (:func:`planning_link`), which makes a mobile->cloud->mobile hop cost one round trip. Segment
+costs and per-invocation overheads are the profiles' own; the compute scales of a
+:class:`~harness.runner.calibration.Calibration` are 1.0 unless ``--calibrate`` asked for them.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ def planning_link(link: LinkSpec, request_overhead_ms: float = 0.0) -> LinkSpec:
 def planning_problem(
     mobile_csv: Path, cloud_csv: Path, link: LinkSpec, power: DeviceSpec, calibration: Calibration
 ) -> PlanningProblem:
-    """The problem the runner plans: the profiles scaled by ``calibration``, over the planning link."""
+    """The problem the runner plans: the profiles (scaled by ``calibration``, 1.0 by default), over the planning link."""
     problem = build_problem(
         mobile_csv, cloud_csv, planning_link(link, calibration.request_overhead_ms), power
     )

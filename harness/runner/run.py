@@ -9,15 +9,19 @@ schedules), checking every output against the whole model's. Rows go to ``plans.
 ``measurements.csv`` and ``links.csv`` (row types in :mod:`harness.reports.schema`); the report module
 derives ``summary.csv``, the plots and ``index.md`` from them.
 
-Modelling notes. The planner sees per transfer half the round trip plus the measured per-request
-overhead (:func:`~harness.runner.planning.planning_link`; ``request_overhead_ms`` in links.csv): one
-request/response costs one round trip, and HTTP, the web framework and tensor encoding add a fixed few
-ms that the link model has no term for. The report shows the link profile's own RTT next to both.
-And segments profiled alone run faster than the same segments executed in a chain: before a link's
-runs, the runner executes mobile-only and cloud-only twice each and scales the profiles' segment costs
-so that those two match (:func:`~harness.runner.calibration.calibrate_compute`; ``mobile_scale``,
-``cloud_scale`` in links.csv). The *shape* of the per-segment costs — what the planner decides on —
-still comes from the profiles.
+Modelling notes. Planning uses only the profiles and the link measurement, never the run's own
+executions. The profiles time every segment in chain context — once per pass of the whole chain, as a
+schedule runs it (the device's chain runner; the server's serving path) — and carry the fixed cost of
+one invocation (``overhead_ms``, how it was measured in ``overhead_method``), which the cost model
+charges once per mobile stage / cloud request (:mod:`harness.planner.costmodel`). The planner sees
+per transfer half the round trip plus the per-request overhead measured on the link with a probe
+request before any schedule runs (:func:`~harness.runner.planning.planning_link`;
+``request_overhead_ms`` in links.csv): one request/response costs one round trip, and HTTP, the web
+framework and tensor encoding add a fixed few ms that the link model has no term for. The factors a
+per-link rescaling would have needed (measured mobile-only / cloud-only compute over predicted) are a
+diagnostic in links.csv (``needed_*_scale``), not applied; ``calibrate=True`` (``jointdnn run
+--calibrate``, opt-in) applies the old rescaling (:func:`~harness.runner.calibration.calibrate_compute`,
+``mobile_scale``/``cloud_scale``), which fits the profiles on two executions of the link.
 """
 
 from __future__ import annotations
@@ -42,7 +46,12 @@ from harness.links import ShapingRequest
 from harness.planner import Constraints
 from harness.reports.schema import LinkRow, MeasurementRow, PlanRow, RunKey, columns, values_from
 from harness.runner.bundles import ensure_bundle
-from harness.runner.calibration import Calibration, calibrate_compute, calibrate_request_overhead
+from harness.runner.calibration import (
+    Calibration,
+    calibrate_compute,
+    calibrate_request_overhead,
+    rescale_diagnostic,
+)
 from harness.runner.devices import open_device
 from harness.runner.execute import ScheduleExecutor
 from harness.runner.observer import NullObserver, RunObserver
@@ -92,6 +101,7 @@ class RunConfig:
     token: str | None = None
     run_id: str | None = None
     seed: int = 0
+    calibrate: bool = False  # opt-in: rescale the profiles per link with two executions (circular)
 
     def validate(self) -> None:
         if self.repeats < 1:
@@ -179,7 +189,7 @@ def _warm_up(run: _Run, executor: ScheduleExecutor) -> None:
 def _calibrate_compute_step(
     run: _Run, executor: ScheduleExecutor, link: LinkSpec, cloud_csv: Path, request_overhead_ms: float
 ) -> Calibration:
-    """The compute rescaling of the profiles for this link (issue #12 removes it); overhead kept as is."""
+    """``--calibrate`` only: the compute rescaling of the profiles for this link (fitted on two executions)."""
     uncalibrated = planning_problem(
         run.profiles / "mobile.csv",
         cloud_csv,
@@ -234,19 +244,27 @@ def _run_link(run: _Run, link: LinkSpec, observer: RunObserver) -> _LinkOutcome:
         overhead_ms = calibrate_request_overhead(session, run.manifest)
         executor = run.executor(session, overhead_ms)
         _warm_up(run, executor)
-        calibration = _calibrate_compute_step(run, executor, link, cloud_csv, overhead_ms)
+        calibration = Calibration(request_overhead_ms=overhead_ms)
+        if config.calibrate:
+            calibration = _calibrate_compute_step(run, executor, link, cloud_csv, overhead_ms)
         observer.phase(
-            f"{link.name}: calibration: request overhead {overhead_ms:.1f} ms, "
-            f"mobile x{calibration.mobile_scale:.2f}, cloud x{calibration.cloud_scale:.2f}"
+            f"{link.name}: request overhead {overhead_ms:.1f} ms"
+            + (
+                f", rescaled: mobile x{calibration.mobile_scale:.2f}, cloud x{calibration.cloud_scale:.2f}"
+                if config.calibrate
+                else ""
+            )
         )
         problem = planning_problem(run.profiles / "mobile.csv", cloud_csv, link, run.power, calibration)
         key = run.key(link)
         plans = plan_rows(problem, config.objectives, config.constraints, asdict(key))
         labels = list(dict.fromkeys(p.schedule for p in plans if p.schedule))
         measurements = _measure_schedules(run, executor, labels, key, session.shaped.mode, observer)
+        diagnostic = rescale_diagnostic(problem, measurements)
         link_row = LinkRow(
             **values_from(LinkRow, "measured", session.measured),
             **values_from(LinkRow, "calibration", calibration),
+            **values_from(LinkRow, "diagnostic", diagnostic),
         )
     return _LinkOutcome(plans, measurements, link_row)
 
@@ -274,8 +292,14 @@ def _run_meta(
         "model_name": manifest.model,
         "num_segments": manifest.num_segments,
         "device_name": device_name,
-        "planning_note": "per transfer the planner sees (rtt_ms + request_overhead_ms) / 2; segment "
-        "costs scaled per link by the calibration factors in links.csv (see harness.runner.run)",
+        "planning_note": "planned from the profiles and the link measurement only: segment costs timed "
+        "in chain context plus per-invocation overhead_ms from the profiles; per transfer the planner "
+        "sees (rtt_ms + request_overhead_ms) / 2 (request_overhead_ms: a probe request on the link); "
+        + (
+            "segment costs rescaled per link by mobile_scale/cloud_scale in links.csv (--calibrate)"
+            if config.calibrate
+            else "no rescaling (needed_*_scale in links.csv: the factors a rescaling would have needed)"
+        ),
         "started_utc": datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds"),
         "duration_s": round(time.time() - started, 1),
     }

@@ -2,8 +2,9 @@
 
 One run (session-scoped, ~1 minute) feeds every assertion: final outputs equal the whole model's,
 the report files exist with the expected columns and plausible values, every schedule in the plans
-was executed, the planner's schedule is the one it computes from the run's own profiles, and nothing
-is left behind (namespaces, processes).
+was executed, every prediction is what the profiles and the link measurement give with the run's own
+executions withheld (no rescaling; only its diagnostic), the profiles say how their overheads were
+measured, and nothing is left behind (namespaces, processes).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -19,10 +21,11 @@ import pytest
 
 from harness.emulator import EmulatedDevice
 from harness.links import netns
-from harness.planner import Objective, plan
+from harness.planner import Constraints
 from harness.reports.schema import LINKS_COLUMNS, MEASUREMENT_COLUMNS, PLAN_COLUMNS, SUMMARY_COLUMNS
-from harness.runner.run import Calibration, RunConfig, RunResult, planning_problem, run_experiment
+from harness.runner.run import Calibration, RunConfig, RunResult, plan_rows, planning_problem, run_experiment
 from harness.specs import load_device, load_link
+from models.profile_rows import read_profile
 
 LINKS = ["wifi", "3g"]
 
@@ -100,29 +103,56 @@ def test_every_planned_schedule_was_executed(run: RunResult) -> None:
     assert len(singles) == len(LINKS) * (n + 1)
 
 
-def test_schedule_matches_the_plan(run: RunResult) -> None:
+def _planning_inputs_only(run: RunResult, link: str) -> pd.DataFrame:
+    """plans.csv rows of ``link`` recomputed from the profiles and the link measurement alone."""
     links = pd.read_csv(run.run_dir / "links.csv").set_index("link")
     profiles = run.run_dir / "profiles"
+    calibration = Calibration(request_overhead_ms=float(links.loc[link, "request_overhead_ms"]))
+    problem = planning_problem(
+        profiles / "mobile.csv",
+        profiles / "cloud.csv",
+        load_link(link),
+        load_device("generic-phone"),
+        calibration,
+    )
+    key = run.plans[run.plans["link"] == link].iloc[0]
+    base = {c: str(key[c]) for c in ("run_id", "model", "quant", "device", "link")}
+    return pd.DataFrame([asdict(r) for r in plan_rows(problem, ["latency", "energy"], Constraints(), base)])
+
+
+def test_predictions_are_unchanged_when_the_runs_executions_are_withheld(run: RunResult) -> None:
+    """Every prediction of plans.csv, recomputed with no execution of the run at hand: identical."""
+    predicted = [c for c in PLAN_COLUMNS if c.startswith("pred_")] + ["schedule", "kind", "objective"]
     for link in LINKS:
-        factors = [float(links.loc[link, c]) for c in ("mobile_scale", "mobile_energy_scale", "cloud_scale")]
-        calibration = Calibration(*factors, request_overhead_ms=float(links.loc[link, "request_overhead_ms"]))
-        problem = planning_problem(
-            profiles / "mobile.csv",
-            profiles / "cloud.csv",
-            load_link(link),
-            load_device("generic-phone"),
-            calibration,
-        )
+        mine = run.plans[run.plans["link"] == link][predicted].reset_index(drop=True)
+        again = _planning_inputs_only(run, link)[predicted]
+        pd.testing.assert_frame_equal(mine, again, check_dtype=False)
         for objective in ("latency", "energy"):
-            row = run.plans[(run.plans["link"] == link) & (run.plans["objective"] == objective)
-                            & (run.plans["kind"] == "jointdnn")]  # fmt: skip
-            assert row["schedule"].iloc[0] == plan(problem, Objective(objective)).label  # type: ignore[arg-type]
+            chosen = mine[(mine["objective"] == objective) & (mine["kind"] == "jointdnn")]
+            assert chosen["schedule"].iloc[0] == again.loc[chosen.index[0], "schedule"]
+
+
+def test_no_rescaling_only_its_diagnostic(run: RunResult) -> None:
+    links = pd.read_csv(run.run_dir / "links.csv").set_index("link")
+    for column in ("mobile_scale", "mobile_energy_scale", "cloud_scale"):
+        assert (links[column] == 1.0).all()  # not applied
+    for column in ("needed_mobile_scale", "needed_mobile_energy_scale", "needed_cloud_scale"):
+        assert (links[column] > 0).all()  # measured after the runs, reported
+    assert "no rescaling" in json.loads((run.run_dir / "run.json").read_text())["planning_note"]
+
+
+def test_the_profiles_record_how_each_overhead_was_measured(run: RunResult) -> None:
+    for side, how in (("mobile", "device run_chain"), ("cloud", "server /profile")):
+        rows = read_profile(run.run_dir / "profiles" / f"{side}.csv")
+        segments = rows[rows["segment"] >= 0]
+        assert segments["overhead_method"].str.startswith(how).all(), side
+        assert (segments["overhead_ms"] >= 0).all() and (segments["chain_ms_median"] > 0).all()
+    cloud = read_profile(run.run_dir / "profiles" / "cloud.csv")
+    assert (cloud[cloud["segment"] >= 0]["overhead_ms"] > 0).all()  # a request costs more than its segments
 
 
 def test_links_were_shaped_as_the_process_allows(run: RunResult) -> None:
     links = pd.read_csv(run.run_dir / "links.csv").set_index("link")
-    for column in ("mobile_scale", "mobile_energy_scale", "cloud_scale"):
-        assert (links[column] > 0).all() and links[column].notna().all()
     assert (links["request_overhead_ms"] >= 0).all()
     expected = {"tc-netem", "tc-tbf+relay"} if netns.has_net_admin() else {"pacing"}
     assert set(links["shaping"]) <= expected

@@ -36,6 +36,7 @@ def problems(draw: st.DrawFn, max_n: int = 14) -> PlanningProblem:
     # Measured costs: zero or at least a microsecond / microjoule (no subnormal floats).
     cost = st.floats(0.0, 500.0).map(lambda v: 0.0 if v < 1e-3 else v)
     size = st.integers(0, 2_000_000)
+    small = st.floats(0.0, 20.0).map(lambda v: 0.0 if v < 1e-3 else v)
     training = draw(st.booleans())
     link = LinkSpec(
         name="random",
@@ -59,6 +60,10 @@ def problems(draw: st.DrawFn, max_n: int = 14) -> PlanningProblem:
         if training
         else None,
         param_bytes=vec(size) if training else None,
+        # fixed cost per invocation starting at each segment (mobile stage / cloud request), or none
+        mobile_overhead_ms=vec(small) if draw(st.booleans()) else None,
+        mobile_overhead_mj=vec(small) if draw(st.booleans()) else None,
+        cloud_overhead_ms=vec(small) if draw(st.booleans()) else None,
     )
     return PlanningProblem(
         segments=segments,
