@@ -5,6 +5,8 @@ Measured values are medians over the repeats of a schedule. Speedups are ratios 
 mobile energy). ``regret`` = the plan's measured objective / the best measured objective among every
 single cut and baseline (1.0 = the planner picked the best; the planner's own schedule is not a
 candidate unless it is one of them). Error percentages are ``(measured - predicted) / measured``.
+``regime``: where the chosen schedule runs (``mobile-only``, ``cloud-only``, ``split``);
+``*_cloud_only_jpeg``: against cloud-only uploading the photo as a JPEG, a real app's status quo.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import pandas as pd
 
 from harness.reports.schema import SUMMARY_COLUMNS, SummaryRow
 
-__all__ = ["measured_medians", "summarize"]
+__all__ = ["measured_medians", "regime", "summarize"]
 
 _METRIC = {"latency": "latency_ms", "energy": "mobile_energy_mj"}
 
@@ -48,6 +50,16 @@ def measured_medians(measurements: pd.DataFrame) -> pd.DataFrame:
     return medians
 
 
+def regime(schedule: str) -> str:
+    """``mobile-only``, ``cloud-only`` or ``split`` for a schedule label (``""`` if there is none)."""
+    letters = schedule.split("+")[0] if isinstance(schedule, str) else ""
+    if not letters:
+        return ""
+    if set(letters) == {"M"}:
+        return "mobile-only"
+    return "cloud-only" if set(letters) == {"C"} else "split"
+
+
 def _pct(measured: float, predicted: float) -> float:
     return (measured - predicted) / measured * 100 if measured else math.nan
 
@@ -75,7 +87,9 @@ def summarize(plans: pd.DataFrame, measurements: pd.DataFrame, links: pd.DataFra
         kinds = {str(r["kind"]): str(r["schedule"]) for _, r in same.iterrows()}
         schedule = str(chosen["schedule"]) if isinstance(chosen["schedule"], str) else ""
         candidates = set(plans[(plans["link"] == link) & (plans["kind"] == "single_cut")]["schedule"])
-        candidates |= {kinds.get(k, "") for k in ("mobile_only", "cloud_only", "best_single_cut")}
+        candidates |= {
+            kinds.get(k, "") for k in ("mobile_only", "cloud_only", "best_single_cut", "cloud_only_jpeg")
+        }
         scored = {c: med(link, c, metric) for c in candidates if c}
         scored = {c: v for c, v in scored.items() if math.isfinite(v)}
         best = min(scored, key=lambda c: scored[c]) if scored else ""
@@ -86,6 +100,7 @@ def summarize(plans: pd.DataFrame, measurements: pd.DataFrame, links: pd.DataFra
             kinds.get("cloud_only", ""),
             kinds.get("best_single_cut", ""),
         )
+        jpeg = kinds.get("cloud_only_jpeg", "")
         match_key = (link, schedule)
         rows.append(
             SummaryRow(
@@ -119,6 +134,11 @@ def summarize(plans: pd.DataFrame, measurements: pd.DataFrame, links: pd.DataFra
                 outputs_match=bool(medians.loc[match_key, "outputs_match"])
                 if not medians.empty and match_key in medians.index
                 else False,
+                regime=regime(schedule),
+                cloud_only_jpeg_latency_ms=med(link, jpeg, "latency_ms"),
+                cloud_only_jpeg_energy_mj=med(link, jpeg, "mobile_energy_mj"),
+                speedup_vs_cloud_only_jpeg=_ratio(med(link, jpeg, "latency_ms"), lat),
+                energy_saving_vs_cloud_only_jpeg=_ratio(med(link, jpeg, "mobile_energy_mj"), energy),
             )
         )
     return pd.DataFrame([asdict(r) for r in rows], columns=SUMMARY_COLUMNS)
