@@ -18,6 +18,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from models.errors import UsageError
 
@@ -111,6 +112,16 @@ def run_command(
         int, typer.Option("--profile-runs", help="Runs per segment when profiling.")
     ] = 10,
     token: Annotated[str | None, typer.Option("--token", help="Bearer token of a remote server.")] = None,
+    image: Annotated[
+        list[Path] | None,
+        typer.Option("--image", help="Input photo (repeatable); default: scikit-learn's two sample photos."),
+    ] = None,
+    jpeg_quality: Annotated[
+        int,
+        typer.Option(
+            "--jpeg-quality", help="Quality (1-95) of the JPEG-coded input (cloud-only status quo)."
+        ),
+    ] = 90,
 ) -> None:
     """Plan every link x objective, execute every plan and baseline end to end, write the report."""
     from harness.planner import Constraints
@@ -135,50 +146,45 @@ def run_command(
         bundles_dir=bundles_dir,
         profile_runs=profile_runs,
         token=token,
+        images=list(image or []),
+        jpeg_quality=jpeg_quality,
     )
     with _progress() as observer:
         result = run_experiment(config, observer)
     _print_summary(result.run_dir)
 
 
-def _compact(schedule: str) -> str:
-    """``MMMMCCC`` -> ``M4 C3`` (run lengths), so 34-segment schedules fit a terminal."""
-    if not isinstance(schedule, str) or not schedule:
-        return "infeasible"
-    runs: list[tuple[str, int]] = []
-    for letter in schedule:
-        if runs and runs[-1][0] == letter:
-            runs[-1] = (letter, runs[-1][1] + 1)
-        else:
-            runs.append((letter, 1))
-    return " ".join(f"{letter}{count}" for letter, count in runs)
+def summary_table(run_dir: Path) -> Table:
+    """The run's answers as a table that fits 80 columns (:func:`harness.reports.summary.outcomes`)."""
+    import pandas as pd
+    from rich import box
+    from rich.table import Table
+
+    from harness.reports.summary import outcomes
+
+    view = outcomes(pd.read_csv(run_dir / "summary.csv", keep_default_na=True))
+    table = Table(
+        title=f"{run_dir.name}", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+        caption="plan: M = mobile, C = cloud segments, jpeg = photo uploaded as JPEG. Values in the goal's "
+        "metric: meas = median, err = (meas-pred)/meas, vs = baseline/plan (>1: plan wins).",
+        caption_justify="left",
+    )  # fmt: skip
+    for column, justify in (
+        ("link", "left"), ("goal", "left"), ("plan", "left"), ("meas", "right"), ("err", "right"),
+        ("vs mobile", "right"), ("vs JPEG", "right"), ("regret", "right"),
+    ):  # fmt: skip
+        table.add_column(column, justify=justify, no_wrap=column != "plan")  # type: ignore[arg-type]
+    for row in view.itertuples():
+        table.add_row(
+            str(row.link), "energy" if row.objective == "energy" else "latency", str(row.plan),
+            f"{row.measured:.3g} {row.unit}", f"{row.error_pct:+.0f}%", f"x{row.vs_mobile:.2f}",
+            f"x{row.vs_jpeg:.2f}", f"{row.regret:.2f}",
+        )  # fmt: skip
+    return table
 
 
 def _print_summary(run_dir: Path) -> None:
-    import pandas as pd
-    from rich.table import Table
-
-    summary = pd.read_csv(run_dir / "summary.csv")
-    table = Table(title=f"{run_dir.name} (M = mobile, C = cloud segments)", title_justify="left")
-    for column in (
-        "link",
-        "objective",
-        "plan",
-        "pred ms",
-        "meas ms",
-        "meas mJ",
-        "vs cloud",
-        "vs mobile",
-        "regret",
-    ):
-        table.add_column(column, justify="left" if column in ("link", "objective", "plan") else "right")
-    for row in summary.itertuples():
-        table.add_row(
-            str(row.link), str(row.objective), _compact(row.schedule),  # type: ignore[arg-type]
-            f"{row.pred_latency_ms:.3g}", f"{row.meas_latency_ms:.3g}", f"{row.meas_energy_mj:.3g}",
-            f"x{row.speedup_vs_cloud_only:.3g}", f"x{row.speedup_vs_mobile_only:.3g}", f"{row.regret:.3f}",
-        )  # fmt: skip
-    _console.print(table)
+    _console.print(summary_table(run_dir))
     _console.print(f"report: [bold]{run_dir / 'index.md'}[/]", highlight=False)
 
 

@@ -63,5 +63,5 @@ def build_report(run_dir: Path) -> Report:
     if (run_dir / "run.json").is_file():
         model = str(json.loads((run_dir / "run.json").read_text()).get("model_name", model))
     plots = write_plots(run_dir, plans, measurements, model)
-    index = write_index(run_dir, summary, links, measurements)
+    index = write_index(run_dir, summary, links, measurements, plans)
     return Report(run_dir=run_dir, summary=summary, index=index, plots=plots)

@@ -19,7 +19,15 @@ import pandas as pd
 
 from harness.reports.schema import SUMMARY_COLUMNS, SummaryRow
 
-__all__ = ["measured_medians", "regime", "summarize"]
+__all__ = [
+    "OUTCOME_COLUMNS",
+    "compact_schedule",
+    "measured_medians",
+    "outcomes",
+    "prediction_errors",
+    "regime",
+    "summarize",
+]
 
 _METRIC = {"latency": "latency_ms", "energy": "mobile_energy_mj"}
 
@@ -142,3 +150,83 @@ def summarize(plans: pd.DataFrame, measurements: pd.DataFrame, links: pd.DataFra
             )
         )
     return pd.DataFrame([asdict(r) for r in rows], columns=SUMMARY_COLUMNS)
+
+
+def compact_schedule(schedule: str) -> str:
+    """``MMMMCCC`` -> ``M4 C3`` (run lengths), ``CCCC+jpeg`` -> ``C4 jpeg``: long schedules fit a line."""
+    if not isinstance(schedule, str) or not schedule:
+        return "infeasible"
+    letters, _, codec = schedule.partition("+")
+    runs: list[tuple[str, int]] = []
+    for letter in letters:
+        if runs and runs[-1][0] == letter:
+            runs[-1] = (letter, runs[-1][1] + 1)
+        else:
+            runs.append((letter, 1))
+    return " ".join([*(f"{letter}{count}" for letter, count in runs), *([codec] if codec else [])])
+
+
+# One row per link x objective, in the objective's own metric (latency ms or mobile energy mJ):
+OUTCOME_COLUMNS: list[str] = [
+    "link",
+    "objective",
+    "regime",  # mobile-only | cloud-only | split
+    "plan",  # compact schedule
+    "measured",  # the plan's measured median (ms or mJ)
+    "unit",
+    "error_pct",  # (measured - predicted) / measured of that metric
+    "vs_mobile",  # mobile-only / plan (measured); > 1: the plan is better
+    "vs_jpeg",  # cloud-only with the JPEG input / plan (measured; the raw cloud-only if no JPEG row)
+    "regret",  # plan / best measured candidate
+]
+
+
+def outcomes(summary: pd.DataFrame) -> pd.DataFrame:
+    """The summary as answers: per link x objective, the regime, the gain over each status quo and the
+    prediction error, all in the objective's metric (what the terminal table and the index lead with)."""
+    rows = []
+    for _, r in summary.iterrows():
+        energy = r["objective"] == "energy"
+        jpeg = r.get("energy_saving_vs_cloud_only_jpeg" if energy else "speedup_vs_cloud_only_jpeg", math.nan)
+        if not isinstance(jpeg, float) or not math.isfinite(jpeg):
+            jpeg = r["energy_saving_vs_cloud_only" if energy else "speedup_vs_cloud_only"]
+        rows.append(
+            {
+                "link": r["link"],
+                "objective": r["objective"],
+                "regime": r.get("regime", "") or regime(str(r["schedule"])),
+                "plan": compact_schedule(r["schedule"]),
+                "measured": r["meas_energy_mj" if energy else "meas_latency_ms"],
+                "unit": "mJ" if energy else "ms",
+                "error_pct": r["energy_error_pct" if energy else "latency_error_pct"],
+                "vs_mobile": r["energy_saving_vs_mobile_only" if energy else "speedup_vs_mobile_only"],
+                "vs_jpeg": jpeg,
+                "regret": r["regret"],
+            }
+        )
+    return pd.DataFrame(rows, columns=OUTCOME_COLUMNS)
+
+
+def prediction_errors(plans: pd.DataFrame, measurements: pd.DataFrame) -> pd.DataFrame:
+    """How far predictions are from measurement, per link, over every executed schedule.
+
+    Columns: ``link``, ``schedules``, and for latency and mobile energy the median and 90th percentile
+    of ``|measured - predicted| / measured`` in % (measured = median over the repeats).
+    """
+    medians = measured_medians(measurements)
+    columns = ["link", "schedules", "latency_err_median_pct", "latency_err_p90_pct",
+               "energy_err_median_pct", "energy_err_p90_pct"]  # fmt: skip
+    if medians.empty or plans.empty:
+        return pd.DataFrame(columns=columns)
+    predicted = plans[plans["schedule"].astype(str) != ""].drop_duplicates(["link", "schedule"])
+    joined = predicted.merge(medians.reset_index(), on=["link", "schedule"])
+    joined["lat_err"] = ((joined["latency_ms"] - joined["pred_latency_ms"]) / joined["latency_ms"]).abs() * 100
+    joined["en_err"] = (
+        (joined["mobile_energy_mj"] - joined["pred_mobile_energy_mj"]) / joined["mobile_energy_mj"]
+    ).abs() * 100
+    rows = [
+        [link, len(g), g["lat_err"].median(), g["lat_err"].quantile(0.9), g["en_err"].median(),
+         g["en_err"].quantile(0.9)]
+        for link, g in joined.groupby("link", sort=False)
+    ]  # fmt: skip
+    return pd.DataFrame(rows, columns=columns)

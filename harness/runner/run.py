@@ -98,6 +98,7 @@ class RunConfig:
     images: list[Path] = field(default_factory=list)  # input photos; none = sklearn's two sample photos
     jpeg_quality: int = 90  # of the JPEG-coded input (the cloud-only status quo)
     measure_single_cuts: bool = True  # False: execute only the plans and baselines (bandwidth sweeps)
+    note: str = ""  # shown on the report's index page (e.g. "untrained butterfly weights")
 
     def validate(self) -> None:
         if self.repeats < 1:
