@@ -97,7 +97,7 @@ class RunConfig:
     seed: int = 0
     images: list[Path] = field(default_factory=list)  # input photos; none = sklearn's two sample photos
     jpeg_quality: int = 90  # of the JPEG-coded input (the cloud-only status quo)
-    measure_single_cuts: bool = True  # False: execute only the plans and baselines (bandwidth sweeps)
+    measure_kinds: tuple[str, ...] = ()  # plan kinds to execute (PLAN_KINDS); () = all (sweeps: fewer)
     note: str = ""  # shown on the report's index page (e.g. "untrained butterfly weights")
 
     def validate(self) -> None:
@@ -265,7 +265,9 @@ def _run_link(run: _Run, link: LinkSpec, observer: RunObserver) -> _LinkOutcome:
         problem = planning_problem(run.profiles / "mobile.csv", cloud_csv, link, run.power, calibration)
         key = run.key(link)
         plans = plan_rows(problem, config.objectives, config.constraints, asdict(key), jpeg=jpeg)
-        executed = [p for p in plans if p.schedule and (config.measure_single_cuts or p.kind != "single_cut")]
+        executed = [
+            p for p in plans if p.schedule and (not config.measure_kinds or p.kind in config.measure_kinds)
+        ]
         labels = list(dict.fromkeys(p.schedule for p in executed))
         measurements = _measure_schedules(run, executor, labels, key, session.shaped.mode, observer)
         link_row = LinkRow(

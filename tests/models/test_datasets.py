@@ -70,7 +70,7 @@ def test_photos_are_sklearns_two_fitted_without_stretching(tmp_path) -> None:  #
 
     photos = load_photos((224, 224))
     assert len(photos) == 2 and all(p.shape == (224, 224, 3) and p.dtype == np.float32 for p in photos)
-    assert all(0.0 <= p.min() and p.max() <= 1.0 and p.std() > 0.1 for p in photos)  # photos, not flat
+    assert all(p.min() >= 0.0 and p.max() <= 1.0 and p.std() > 0.1 for p in photos)  # photos, not flat
     np.testing.assert_array_equal(np.rint(photos[0] * 255) / 255, photos[0])  # exactly uint8 / 255
     # a wide image is center-cropped, not squeezed: a left/right split stays centered
     wide = np.zeros((10, 40, 3), np.uint8)
