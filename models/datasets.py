@@ -1,9 +1,14 @@
-"""Labelled image data for training and evaluating split models: sklearn's digits and image folders.
+"""Image data: sklearn's digits and image folders (labelled sets), and real photos as model inputs.
 
-Both loaders return a :class:`ImageDataset` of numpy arrays, images float32 in ``[0, 1]`` with shape
+The labelled loaders return a :class:`ImageDataset` of numpy arrays, images float32 in ``[0, 1]`` with shape
 ``(N, H, W, 3)``, labels int64 class indices, split into a training and a held-out test part by a
 fixed seed. The whole set is held in memory: these loaders are for the small data sets a butterfly unit
 is fine-tuned on, not for ImageNet.
+
+Model inputs for runs and int8 calibration are real photos, not noise: the two photos scikit-learn
+ships (``load_sample_images``: a Chinese temple and a flower, 427x640 JPEGs) or the user's own files,
+center-cropped to the model's aspect ratio and resized with Pillow (:func:`load_photos`);
+:func:`photo_crops` draws seeded random crops and flips of them (the int8 representative data set).
 """
 
 from __future__ import annotations
@@ -15,9 +20,19 @@ import numpy as np
 
 from models.errors import DatasetError
 
-__all__ = ["ImageDataset", "load_dataset", "load_digits", "load_image_folder"]
+__all__ = [
+    "SAMPLE_PHOTOS",
+    "ImageDataset",
+    "fit_image",
+    "load_dataset",
+    "load_digits",
+    "load_image_folder",
+    "load_photos",
+    "photo_crops",
+]
 
 _IMAGE_SUFFIXES = {".bmp", ".gif", ".jpeg", ".jpg", ".png"}
+SAMPLE_PHOTOS: tuple[str, ...] = ("china.jpg", "flower.jpg")  # sklearn.datasets.load_sample_images
 
 
 @dataclass
@@ -146,3 +161,75 @@ def load_dataset(spec: str | Path, *, image_size: tuple[int, int] = (32, 32), se
     if not Path(spec).exists():
         raise DatasetError(f"unknown data set {str(spec)!r}: give 'digits' or an image folder path")
     return load_image_folder(spec, image_size=image_size, seed=seed)
+
+
+def fit_image(
+    image: np.ndarray, size: tuple[int, int], box: tuple[float, float, float, float] | None = None
+) -> np.ndarray:
+    """An RGB ``uint8`` image (H, W, 3) cropped and resized to ``size`` (h, w) with Pillow (bicubic).
+
+    ``box`` = (left, top, right, bottom) in pixels crops first; by default the largest centered crop
+    with the target's aspect ratio, so nothing is stretched. Returns ``uint8`` (h, w, 3).
+    """
+    from PIL import Image
+
+    height, width = int(image.shape[0]), int(image.shape[1])
+    h, w = size
+    if box is None:
+        scale = min(width / w, height / h)  # source pixels per target pixel of the centered crop
+        crop_w, crop_h = w * scale, h * scale
+        left, top = (width - crop_w) / 2, (height - crop_h) / 2
+        box = (left, top, left + crop_w, top + crop_h)
+    picture = Image.fromarray(np.ascontiguousarray(image, dtype=np.uint8), mode="RGB")
+    resized = picture.resize((w, h), Image.Resampling.BICUBIC, box=box)
+    return np.asarray(resized, dtype=np.uint8)
+
+
+def _sample_photos() -> list[np.ndarray]:
+    """scikit-learn's two sample photos, ``uint8`` (427, 640, 3) each, in :data:`SAMPLE_PHOTOS` order."""
+    from sklearn.datasets import load_sample_image
+
+    return [np.asarray(load_sample_image(name), dtype=np.uint8) for name in SAMPLE_PHOTOS]
+
+
+def _read_photo(path: Path) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as picture:
+            return np.asarray(picture.convert("RGB"), dtype=np.uint8)
+    except FileNotFoundError:
+        raise DatasetError(f"image file {path} does not exist") from None
+    except (UnidentifiedImageError, OSError) as exc:
+        raise DatasetError(f"cannot read image {path}: {exc} (give a JPEG/PNG/BMP/GIF file)") from None
+
+
+def load_photos(size: tuple[int, int], paths: list[Path] | tuple[Path, ...] = ()) -> list[np.ndarray]:
+    """Photos as model inputs: float32 (h, w, 3) in [0, 1] (``uint8 / 255``), one per photo.
+
+    ``paths``: the user's image files; none = scikit-learn's two sample photos. Each is center-cropped
+    to the aspect ratio of ``size`` (h, w) and resized (:func:`fit_image`).
+    """
+    images = [_read_photo(Path(p)) for p in paths] if paths else _sample_photos()
+    return [fit_image(image, size).astype(np.float32) / 255.0 for image in images]
+
+
+def photo_crops(count: int, size: tuple[int, int], *, seed: int = 0) -> np.ndarray:
+    """``count`` seeded random crops of the sample photos: float32 (count, h, w, 3) in [0, 1].
+
+    Each crop takes 40-100 % of a photo's shorter side at a random place, mirrored half of the time,
+    resized to ``size`` (h, w): varied, photo-like inputs for int8 calibration.
+    """
+    rng = np.random.default_rng(seed)
+    photos = _sample_photos()
+    h, w = size
+    crops = np.empty((count, h, w, 3), np.float32)
+    for i in range(count):
+        photo = photos[i % len(photos)]
+        height, width = photo.shape[:2]
+        scale = min(width / w, height / h) * rng.uniform(0.4, 1.0)  # source pixels per target pixel
+        crop_w, crop_h = w * scale, h * scale
+        left, top = rng.uniform(0, width - crop_w), rng.uniform(0, height - crop_h)
+        crop = fit_image(photo, size, box=(left, top, left + crop_w, top + crop_h))
+        crops[i] = (crop[:, ::-1] if rng.random() < 0.5 else crop).astype(np.float32) / 255.0
+    return crops

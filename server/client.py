@@ -24,7 +24,7 @@ import httpx
 import numpy as np
 
 from models.errors import ServerError, ServerRejectedError, ServerUnavailableError
-from server import wire
+from server import jpeg, wire
 
 __all__ = ["CloudClient", "InferResult", "parse_server_timing"]
 
@@ -36,7 +36,7 @@ class InferResult:
     """The output tensor of a remote inference and what it cost."""
 
     output: np.ndarray
-    server_ms: float  # compute time on the server (segments + requantization)
+    server_ms: float  # compute time on the server (JPEG decode + segments + requantization)
     queue_ms: float  # time waiting for a free interpreter chain on the server
     request_bytes: int  # body bytes sent (after compression)
     response_bytes: int  # body bytes received
@@ -44,6 +44,7 @@ class InferResult:
     segment_ms: tuple[float, ...] = ()  # per-segment compute time on the server
     scale: float | None = None  # int8 output quantization, when the output is int8
     zero_point: int | None = None
+    decode_ms: float = 0.0  # server-side JPEG decode (included in server_ms); 0 for .npy bodies
 
 
 def parse_server_timing(header: str) -> dict[str, float]:
@@ -121,6 +122,24 @@ class CloudClient:
             query += "&dequantize=true"
         if segment_timings:
             query += "&segment_timings=true"
+        return self._post_infer(model, query, body, headers)
+
+    def infer_jpeg(
+        self, model: str, image: bytes, *, to_segment: int | None = None, dequantize: bool = False
+    ) -> InferResult:
+        """Run segments ``0 .. to_segment-1`` on a JPEG-coded input photo (``image/jpeg`` body).
+
+        The server decodes the JPEG (:mod:`server.jpeg`) and counts the decode in its time:
+        ``InferResult.server_ms`` includes it, ``InferResult.decode_ms`` is the decode alone.
+        """
+        query = "from_segment=0"
+        if to_segment is not None:
+            query += f"&to_segment={int(to_segment)}"
+        if dequantize:
+            query += "&dequantize=true"
+        return self._post_infer(model, query, bytes(image), {"Content-Type": jpeg.CONTENT_TYPE})
+
+    def _post_infer(self, model: str, query: str, body: bytes, headers: dict[str, str]) -> InferResult:
         t0 = time.perf_counter()
         response = self._request(
             "POST", f"/v1/models/{_quote(model)}/infer?{query}", content=body, headers=headers
@@ -134,9 +153,10 @@ class CloudClient:
         segment_ms = response.headers.get("x-segment-ms", "")
         scale = response.headers.get("x-tensor-scale")
         zero_point = response.headers.get("x-tensor-zero-point")
+        decode_ms = timing.get("decode", 0.0)  # JPEG bodies only
         return InferResult(
             output=output,
-            server_ms=timing.get("compute", math.nan),
+            server_ms=timing.get("compute", math.nan) + decode_ms,
             queue_ms=timing.get("queue", math.nan),
             request_bytes=len(body),
             response_bytes=len(response.content),
@@ -144,6 +164,7 @@ class CloudClient:
             segment_ms=tuple(float(v) for v in segment_ms.split(",") if v),
             scale=float(scale) if scale is not None else None,
             zero_point=int(zero_point) if zero_point is not None else None,
+            decode_ms=decode_ms,
         )
 
     def profile(self, model: str, runs: int = 20) -> list[dict[str, Any]]:

@@ -2,8 +2,10 @@
 
 ``run`` plans every link x objective, executes every plan and baseline for real (device + shaped link
 + server) and writes ``reports/<run-id>/``; ``report`` rebuilds a run's summary, plots and index from
-its CSVs; ``demo`` starts an emulated Android device and runs ``run`` on MobileNetV2 and the small CNN
-over 3G, 4G and Wi-Fi, then stops everything it started.
+its CSVs; ``demo`` starts an emulated low-end Android phone and runs ``run`` on the small CNN and on
+ResNet-50 with a butterfly unit over 3G, 4G and Wi-Fi, then a measured uplink-bandwidth sweep, so that
+every regime (mobile-only, a split, cloud-only with a JPEG upload) is chosen and measured; it stops
+everything it started.
 """
 
 from __future__ import annotations
@@ -13,13 +15,17 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from models.errors import UsageError
+
+if TYPE_CHECKING:
+    from harness.runner.bundles import ButterflyBundle
 
 __all__ = ["RichObserver", "register"]
 
@@ -118,6 +124,16 @@ def run_command(
             help="Rescale the profiles per link with two mobile-/cloud-only executions (opt-in; circular).",
         ),
     ] = False,
+    image: Annotated[
+        list[Path] | None,
+        typer.Option("--image", help="Input photo (repeatable); default: scikit-learn's two sample photos."),
+    ] = None,
+    jpeg_quality: Annotated[
+        int,
+        typer.Option(
+            "--jpeg-quality", help="Quality (1-95) of the JPEG-coded input (cloud-only status quo)."
+        ),
+    ] = 90,
 ) -> None:
     """Plan every link x objective, execute every plan and baseline end to end, write the report."""
     from harness.planner import Constraints
@@ -143,50 +159,45 @@ def run_command(
         profile_runs=profile_runs,
         token=token,
         calibrate=calibrate,
+        images=list(image or []),
+        jpeg_quality=jpeg_quality,
     )
     with _progress() as observer:
         result = run_experiment(config, observer)
     _print_summary(result.run_dir)
 
 
-def _compact(schedule: str) -> str:
-    """``MMMMCCC`` -> ``M4 C3`` (run lengths), so 34-segment schedules fit a terminal."""
-    if not isinstance(schedule, str) or not schedule:
-        return "infeasible"
-    runs: list[tuple[str, int]] = []
-    for letter in schedule:
-        if runs and runs[-1][0] == letter:
-            runs[-1] = (letter, runs[-1][1] + 1)
-        else:
-            runs.append((letter, 1))
-    return " ".join(f"{letter}{count}" for letter, count in runs)
+def summary_table(run_dir: Path) -> Table:
+    """The run's answers as a table that fits 80 columns (:func:`harness.reports.summary.outcomes`)."""
+    import pandas as pd
+    from rich import box
+    from rich.table import Table
+
+    from harness.reports.summary import outcomes
+
+    view = outcomes(pd.read_csv(run_dir / "summary.csv", keep_default_na=True))
+    table = Table(
+        title=f"{run_dir.name}", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+        caption="plan: M = mobile, C = cloud segments, jpeg = photo uploaded as JPEG. Values in the goal's "
+        "metric: meas = median, err = (meas-pred)/meas, vs = baseline/plan (>1: plan wins).",
+        caption_justify="left",
+    )  # fmt: skip
+    for column, justify in (
+        ("link", "left"), ("goal", "left"), ("plan", "left"), ("meas", "right"), ("err", "right"),
+        ("vs mobile", "right"), ("vs JPEG", "right"), ("regret", "right"),
+    ):  # fmt: skip
+        table.add_column(column, justify=justify, no_wrap=column != "plan")  # type: ignore[arg-type]
+    for row in view.itertuples():
+        table.add_row(
+            str(row.link), "energy" if row.objective == "energy" else "latency", str(row.plan),
+            f"{row.measured:.3g} {row.unit}", f"{row.error_pct:+.0f}%", f"x{row.vs_mobile:.2f}",
+            f"x{row.vs_jpeg:.2f}", f"{row.regret:.2f}",
+        )  # fmt: skip
+    return table
 
 
 def _print_summary(run_dir: Path) -> None:
-    import pandas as pd
-    from rich.table import Table
-
-    summary = pd.read_csv(run_dir / "summary.csv")
-    table = Table(title=f"{run_dir.name} (M = mobile, C = cloud segments)", title_justify="left")
-    for column in (
-        "link",
-        "objective",
-        "plan",
-        "pred ms",
-        "meas ms",
-        "meas mJ",
-        "vs cloud",
-        "vs mobile",
-        "regret",
-    ):
-        table.add_column(column, justify="left" if column in ("link", "objective", "plan") else "right")
-    for row in summary.itertuples():
-        table.add_row(
-            str(row.link), str(row.objective), _compact(row.schedule),  # type: ignore[arg-type]
-            f"{row.pred_latency_ms:.3g}", f"{row.meas_latency_ms:.3g}", f"{row.meas_energy_mj:.3g}",
-            f"x{row.speedup_vs_cloud_only:.3g}", f"x{row.speedup_vs_mobile_only:.3g}", f"{row.regret:.3f}",
-        )  # fmt: skip
-    _console.print(table)
+    _console.print(summary_table(run_dir))
     _console.print(f"report: [bold]{run_dir / 'index.md'}[/]", highlight=False)
 
 
@@ -202,42 +213,141 @@ def report_command(
     _console.print(f"report: [bold]{report.index}[/]", highlight=False)
 
 
+BUTTERFLY_DEMO = "resnet50_butterfly"  # the demo's name for DEMO_BUTTERFLY
+DEMO_SWEEP_MBPS = "0.5,1,2,5,10,20,50"
+DEMO_NOTE = (
+    "resnet50_butterfly is ResNet-50 (int8, seeded random weights) with an untrained butterfly unit "
+    "(1x1 conv to 4 channels, stride 2, 8-bit) after pool1: its latency, energy and bytes are real, its "
+    "accuracy is not (train the unit with `jointdnn butterfly` for that)."
+)
+
+
+def _demo_butterfly() -> ButterflyBundle:
+    """ResNet-50 with a butterfly unit after the stem: 56x56x64 -> 28x28x4 int8 (3136 bytes) crosses the
+    network, ~5x less than the photo's JPEG, after ~3% of the model's MACs on the phone."""
+    from harness.runner.bundles import ButterflyBundle
+
+    return ButterflyBundle(
+        "resnet50", "pool1_pool", channels=4, stride=2,
+        cuts=("conv2_block3_out", "conv3_block4_out", "conv4_block6_out"),
+    )  # fmt: skip
+
+
+def _sweep_links(base: str, mbps: list[float], folder: Path) -> list[str]:
+    """YAML link specs of ``base`` at every uplink bandwidth in ``mbps`` (downlink and RTT unchanged)."""
+    import yaml
+
+    from harness.specs import load_link
+
+    link = load_link(base)
+    paths = []
+    for up in mbps:
+        spec = link.with_bandwidth(up).model_copy(update={"name": f"{link.name}-up{up:g}", "aliases": []})
+        path = folder / f"{spec.name}.yaml"
+        path.write_text(yaml.safe_dump(spec.model_dump(), sort_keys=False))
+        paths.append(str(path))
+    return paths
+
+
+def _mbps_list(text: str) -> list[float]:
+    if text.strip().lower() in ("", "none", "off"):
+        return []
+    try:
+        values = [float(v) for v in _split(text, "sweep")]
+    except ValueError:
+        raise UsageError(f"--sweep must be comma-separated Mbps values or `none`, got {text!r}") from None
+    if any(v <= 0 for v in values):
+        raise UsageError(f"--sweep bandwidths must be > 0 Mbps, got {text!r}")
+    return values
+
+
 def demo_command(
     out: Annotated[Path, typer.Option("--out", help="Folder of run directories.")] = Path("reports"),
     repeats: Annotated[int, typer.Option("--repeats", help="Executions of every schedule.")] = 2,
-    models: Annotated[str, typer.Option("--models", help="Comma-separated zoo models.")] = (
-        "mobilenet_v2,small_cnn"
-    ),
+    models: Annotated[
+        str, typer.Option("--models", help=f"Comma-separated zoo models or {BUTTERFLY_DEMO}.")
+    ] = f"small_cnn,{BUTTERFLY_DEMO}",
     links: Annotated[str, typer.Option("--links", help="Comma-separated link profiles.")] = "3g,4g,wifi",
+    sweep: Annotated[
+        str,
+        typer.Option("--sweep", help="Uplink Mbps of the measured bandwidth sweep (4G otherwise), or none."),
+    ] = DEMO_SWEEP_MBPS,
+    sweep_model: Annotated[str, typer.Option("--sweep-model", help="Model of the sweep.")] = BUTTERFLY_DEMO,
+    device_profile: Annotated[
+        str, typer.Option("--device-profile", help="Profile of the emulated phone.")
+    ] = "low-end-phone",
 ) -> None:
-    """Start an emulated Android device, run MobileNetV2 and the small CNN over 3G/4G/Wi-Fi, report."""
+    """Emulated low-end phone: the small CNN and ResNet-50 + butterfly over 3G/4G/Wi-Fi, and a measured
+    bandwidth sweep; every regime (mobile-only, split, cloud-only with a JPEG upload) shows up."""
+    import tempfile
+
     from harness.devices.adb_server import adb_server_port, kill_adb_server, port_open
     from harness.emulator import EmulatedDevice
+    from harness.runner.bundles import ensure_butterfly_bundle
     from harness.runner.run import RunConfig, run_experiment
 
+    mbps = _mbps_list(sweep)
     adb_port = adb_server_port()  # $ANDROID_ADB_SERVER_PORT, else 5037
     started_adb = not port_open(adb_port)
     run_dirs: list[Path] = []
+    timings: list[tuple[str, float]] = []  # (part, seconds)
     began = time.monotonic()
+    bundles_dir = Path("bundles")
     try:
-        with EmulatedDevice() as emulated, _progress() as observer:
-            observer.phase(f"emulated Android device at {emulated.serial}")
-            for model in _split(models, "models"):
+        with (
+            EmulatedDevice(device_profile) as emulated,
+            _progress() as observer,
+            tempfile.TemporaryDirectory() as tmp,
+        ):
+            observer.phase(f"emulated Android device ({device_profile}) at {emulated.serial}")
+
+            def model_path(name: str) -> str:
+                if name != BUTTERFLY_DEMO:
+                    return name
+                return str(ensure_butterfly_bundle(_demo_butterfly(), "int8", bundles_dir, observer=observer))
+
+            def run(name: str, link_names: list[str], **extra: object) -> None:
+                t0 = time.monotonic()
                 config = RunConfig(
-                    model=model,
-                    device=emulated.serial,
-                    links=_split(links, "links"),
-                    repeats=repeats,
-                    out_dir=out,
-                    profile_runs=5,
-                )
+                    model=model_path(name), device=emulated.serial, links=link_names, repeats=repeats,
+                    out_dir=out, bundles_dir=bundles_dir, device_profile=device_profile, profile_runs=5,
+                    note=DEMO_NOTE if name == BUTTERFLY_DEMO else "", **extra,  # type: ignore[arg-type]
+                )  # fmt: skip
                 run_dirs.append(run_experiment(config, observer).run_dir)
+                timings.append((f"{name} over {len(link_names)} links", time.monotonic() - t0))
+
+            for model in _split(models, "models"):
+                run(model, _split(links, "links"))
+            if mbps:
+                sweep_links = _sweep_links("4g", mbps, Path(tmp))
+                run(sweep_model, sweep_links, objectives=["latency"],
+                    measure_kinds=("jointdnn", "mobile_only", "cloud_only_jpeg"))  # fmt: skip
     finally:
         if started_adb:  # we started the adb server: stop it again
             kill_adb_server(adb_port)
     for run_dir in run_dirs:
         _print_summary(run_dir)
-    _console.print(f"demo finished in {time.monotonic() - began:.0f} s", highlight=False)
+    _print_regimes(run_dirs)
+    parts = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in timings)
+    _console.print(f"demo finished in {time.monotonic() - began:.0f} s ({parts})", highlight=False)
+
+
+def _print_regimes(run_dirs: list[Path]) -> None:
+    """Which regime the plans chose where, over every run of the demo."""
+    import pandas as pd
+
+    from harness.reports.summary import outcomes
+
+    seen: dict[str, list[str]] = {}
+    for run_dir in run_dirs:
+        view = outcomes(pd.read_csv(run_dir / "summary.csv"))
+        model = run_dir.name.split("-", 1)[-1].rsplit("-", 2)[0]
+        for row in view.itertuples():
+            seen.setdefault(str(row.regime), []).append(f"{model}/{row.link}/{row.objective}")
+    for regime_name in ("mobile-only", "split", "cloud-only"):
+        cases = seen.get(regime_name, [])
+        shown = ", ".join(cases[:4]) + (f" (+{len(cases) - 4} more)" if len(cases) > 4 else "")
+        _console.print(f"{regime_name}: {shown or 'not chosen'}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -12,6 +12,7 @@ from harness.reports.index import write_index
 from harness.reports.plots import write_plots
 from harness.reports.schema import LINKS_COLUMNS, MEASUREMENT_COLUMNS, PLAN_COLUMNS
 from harness.reports.summary import summarize
+from harness.reports.sweep import plot_measured_sweep
 from models.errors import UsageError
 
 __all__ = ["Report", "build_report", "load_run"]
@@ -63,5 +64,9 @@ def build_report(run_dir: Path) -> Report:
     if (run_dir / "run.json").is_file():
         model = str(json.loads((run_dir / "run.json").read_text()).get("model_name", model))
     plots = write_plots(run_dir, plans, measurements, model)
-    index = write_index(run_dir, summary, links, measurements)
+    sweep = plot_measured_sweep(
+        plans, measurements, links, run_dir / "bandwidth_sweep.png", f"{model}: measured latency vs uplink"
+    )
+    plots += [sweep] if sweep is not None else []
+    index = write_index(run_dir, summary, links, measurements, plans)
     return Report(run_dir=run_dir, summary=summary, index=index, plots=plots)

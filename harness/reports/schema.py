@@ -12,8 +12,10 @@
 
 ``kind`` in plans.csv: ``jointdnn`` (the planner's choice for the objective), the baselines
 ``mobile_only``, ``cloud_only``, ``best_single_cut`` (predicted best single cut for the objective),
+``cloud_only_jpeg`` (cloud-only uploading the photo as a JPEG: a real app's status quo),
 and ``single_cut`` (every cut ``k`` = segments before ``k`` on the mobile; objective ``any``).
-Schedules are labels with one letter per segment: ``M`` mobile, ``C`` cloud.
+Schedules are labels with one letter per segment: ``M`` mobile, ``C`` cloud; a schedule that starts on
+the cloud and uploads the JPEG instead of the raw input tensor ends in ``+jpeg`` (``input_codec``).
 
 Each CSV's columns are the fields of one row dataclass, in order (as :class:`models.profile_rows.ProfileRow`
 does for profiles): :class:`LinkRow`, :class:`PlanRow`, :class:`MeasurementRow`, :class:`SummaryRow`.
@@ -43,7 +45,14 @@ __all__ = [
     "values_from",
 ]
 
-PLAN_KINDS: tuple[str, ...] = ("jointdnn", "mobile_only", "cloud_only", "best_single_cut", "single_cut")
+PLAN_KINDS: tuple[str, ...] = (
+    "jointdnn",
+    "mobile_only",
+    "cloud_only",
+    "best_single_cut",
+    "single_cut",
+    "cloud_only_jpeg",
+)
 
 
 def _from(source: str, attr: str = "", default: Any = math.nan) -> Any:
@@ -92,6 +101,9 @@ class LinkRow:
     needed_mobile_scale: float = _from("diagnostic", attr="mobile_scale", default=math.nan)
     needed_mobile_energy_scale: float = _from("diagnostic", attr="mobile_energy_scale", default=math.nan)
     needed_cloud_scale: float = _from("diagnostic", attr="cloud_scale", default=math.nan)
+    # the JPEG input: encoded size of the run's photo(s) (mean bytes), server decode time (median ms)
+    jpeg_bytes: float = _from("jpeg", "jpeg_bytes")
+    jpeg_decode_ms: float = _from("jpeg", "decode_ms")
 
 
 @dataclass(kw_only=True)
@@ -134,6 +146,7 @@ class PlanRow(RunKey):
     pred_up_bytes: float = _from("predicted", "up_bytes")
     pred_down_bytes: float = _from("predicted", "down_bytes")
     pred_transfers: float = _from("predicted", "transfers")
+    input_codec: str = "raw"  # how the model input is uploaded when segment 0 runs on the cloud: raw | jpeg
 
 
 @dataclass(kw_only=True)
@@ -168,6 +181,8 @@ class MeasurementRow(RunKey):
     output_tolerance: float = _from("check", "tolerance")
     output_matches: bool = _from("check", "matches", default=False)
     argmax_matches: bool = _from("check", "argmax_matches", default=False)
+    input_codec: str = "raw"  # raw | jpeg (the schedule uploaded the photo as a JPEG)
+    image: int = 0  # which of the run's input photos (index)
 
 
 @dataclass(kw_only=True)
@@ -202,6 +217,11 @@ class SummaryRow:
     best_measured_schedule: str
     regret: float
     outputs_match: bool
+    regime: str = ""  # mobile-only | cloud-only | split: where the chosen schedule runs
+    cloud_only_jpeg_latency_ms: float = math.nan
+    cloud_only_jpeg_energy_mj: float = math.nan
+    speedup_vs_cloud_only_jpeg: float = math.nan
+    energy_saving_vs_cloud_only_jpeg: float = math.nan
 
 
 LINKS_COLUMNS: list[str] = columns(LinkRow)

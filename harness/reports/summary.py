@@ -5,6 +5,8 @@ Measured values are medians over the repeats of a schedule. Speedups are ratios 
 mobile energy). ``regret`` = the plan's measured objective / the best measured objective among every
 single cut and baseline (1.0 = the planner picked the best; the planner's own schedule is not a
 candidate unless it is one of them). Error percentages are ``(measured - predicted) / measured``.
+``regime``: where the chosen schedule runs (``mobile-only``, ``cloud-only``, ``split``);
+``*_cloud_only_jpeg``: against cloud-only uploading the photo as a JPEG, a real app's status quo.
 """
 
 from __future__ import annotations
@@ -17,7 +19,15 @@ import pandas as pd
 
 from harness.reports.schema import SUMMARY_COLUMNS, SummaryRow
 
-__all__ = ["measured_medians", "summarize"]
+__all__ = [
+    "OUTCOME_COLUMNS",
+    "compact_schedule",
+    "measured_medians",
+    "outcomes",
+    "prediction_errors",
+    "regime",
+    "summarize",
+]
 
 _METRIC = {"latency": "latency_ms", "energy": "mobile_energy_mj"}
 
@@ -48,6 +58,16 @@ def measured_medians(measurements: pd.DataFrame) -> pd.DataFrame:
     return medians
 
 
+def regime(schedule: str) -> str:
+    """``mobile-only``, ``cloud-only`` or ``split`` for a schedule label (``""`` if there is none)."""
+    letters = schedule.split("+")[0] if isinstance(schedule, str) else ""
+    if not letters:
+        return ""
+    if set(letters) == {"M"}:
+        return "mobile-only"
+    return "cloud-only" if set(letters) == {"C"} else "split"
+
+
 def _pct(measured: float, predicted: float) -> float:
     return (measured - predicted) / measured * 100 if measured else math.nan
 
@@ -75,7 +95,9 @@ def summarize(plans: pd.DataFrame, measurements: pd.DataFrame, links: pd.DataFra
         kinds = {str(r["kind"]): str(r["schedule"]) for _, r in same.iterrows()}
         schedule = str(chosen["schedule"]) if isinstance(chosen["schedule"], str) else ""
         candidates = set(plans[(plans["link"] == link) & (plans["kind"] == "single_cut")]["schedule"])
-        candidates |= {kinds.get(k, "") for k in ("mobile_only", "cloud_only", "best_single_cut")}
+        candidates |= {
+            kinds.get(k, "") for k in ("mobile_only", "cloud_only", "best_single_cut", "cloud_only_jpeg")
+        }
         scored = {c: med(link, c, metric) for c in candidates if c}
         scored = {c: v for c, v in scored.items() if math.isfinite(v)}
         best = min(scored, key=lambda c: scored[c]) if scored else ""
@@ -86,6 +108,7 @@ def summarize(plans: pd.DataFrame, measurements: pd.DataFrame, links: pd.DataFra
             kinds.get("cloud_only", ""),
             kinds.get("best_single_cut", ""),
         )
+        jpeg = kinds.get("cloud_only_jpeg", "")
         match_key = (link, schedule)
         rows.append(
             SummaryRow(
@@ -119,6 +142,91 @@ def summarize(plans: pd.DataFrame, measurements: pd.DataFrame, links: pd.DataFra
                 outputs_match=bool(medians.loc[match_key, "outputs_match"])
                 if not medians.empty and match_key in medians.index
                 else False,
+                regime=regime(schedule),
+                cloud_only_jpeg_latency_ms=med(link, jpeg, "latency_ms"),
+                cloud_only_jpeg_energy_mj=med(link, jpeg, "mobile_energy_mj"),
+                speedup_vs_cloud_only_jpeg=_ratio(med(link, jpeg, "latency_ms"), lat),
+                energy_saving_vs_cloud_only_jpeg=_ratio(med(link, jpeg, "mobile_energy_mj"), energy),
             )
         )
     return pd.DataFrame([asdict(r) for r in rows], columns=SUMMARY_COLUMNS)
+
+
+def compact_schedule(schedule: str) -> str:
+    """``MMMMCCC`` -> ``M4 C3`` (run lengths), ``CCCC+jpeg`` -> ``C4 jpeg``: long schedules fit a line."""
+    if not isinstance(schedule, str) or not schedule:
+        return "infeasible"
+    letters, _, codec = schedule.partition("+")
+    runs: list[tuple[str, int]] = []
+    for letter in letters:
+        if runs and runs[-1][0] == letter:
+            runs[-1] = (letter, runs[-1][1] + 1)
+        else:
+            runs.append((letter, 1))
+    return " ".join([*(f"{letter}{count}" for letter, count in runs), *([codec] if codec else [])])
+
+
+# One row per link x objective, in the objective's own metric (latency ms or mobile energy mJ):
+OUTCOME_COLUMNS: list[str] = [
+    "link",
+    "objective",
+    "regime",  # mobile-only | cloud-only | split
+    "plan",  # compact schedule
+    "measured",  # the plan's measured median (ms or mJ)
+    "unit",
+    "error_pct",  # (measured - predicted) / measured of that metric
+    "vs_mobile",  # mobile-only / plan (measured); > 1: the plan is better
+    "vs_jpeg",  # cloud-only with the JPEG input / plan (measured; the raw cloud-only if no JPEG row)
+    "regret",  # plan / best measured candidate
+]
+
+
+def outcomes(summary: pd.DataFrame) -> pd.DataFrame:
+    """The summary as answers: per link x objective, the regime, the gain over each status quo and the
+    prediction error, all in the objective's metric (what the terminal table and the index lead with)."""
+    rows = []
+    for _, r in summary.iterrows():
+        energy = r["objective"] == "energy"
+        jpeg = r.get("energy_saving_vs_cloud_only_jpeg" if energy else "speedup_vs_cloud_only_jpeg", math.nan)
+        if not isinstance(jpeg, float) or not math.isfinite(jpeg):
+            jpeg = r["energy_saving_vs_cloud_only" if energy else "speedup_vs_cloud_only"]
+        rows.append(
+            {
+                "link": r["link"],
+                "objective": r["objective"],
+                "regime": r.get("regime", "") or regime(str(r["schedule"])),
+                "plan": compact_schedule(r["schedule"]),
+                "measured": r["meas_energy_mj" if energy else "meas_latency_ms"],
+                "unit": "mJ" if energy else "ms",
+                "error_pct": r["energy_error_pct" if energy else "latency_error_pct"],
+                "vs_mobile": r["energy_saving_vs_mobile_only" if energy else "speedup_vs_mobile_only"],
+                "vs_jpeg": jpeg,
+                "regret": r["regret"],
+            }
+        )
+    return pd.DataFrame(rows, columns=OUTCOME_COLUMNS)
+
+
+def prediction_errors(plans: pd.DataFrame, measurements: pd.DataFrame) -> pd.DataFrame:
+    """How far predictions are from measurement, per link, over every executed schedule.
+
+    Columns: ``link``, ``schedules``, and for latency and mobile energy the median and 90th percentile
+    of ``|measured - predicted| / measured`` in % (measured = median over the repeats).
+    """
+    medians = measured_medians(measurements)
+    columns = ["link", "schedules", "latency_err_median_pct", "latency_err_p90_pct",
+               "energy_err_median_pct", "energy_err_p90_pct"]  # fmt: skip
+    if medians.empty or plans.empty:
+        return pd.DataFrame(columns=columns)
+    predicted = plans[plans["schedule"].astype(str) != ""].drop_duplicates(["link", "schedule"])
+    joined = predicted.merge(medians.reset_index(), on=["link", "schedule"])
+    joined["lat_err"] = ((joined["latency_ms"] - joined["pred_latency_ms"]) / joined["latency_ms"]).abs() * 100
+    joined["en_err"] = (
+        (joined["mobile_energy_mj"] - joined["pred_mobile_energy_mj"]) / joined["mobile_energy_mj"]
+    ).abs() * 100
+    rows = [
+        [link, len(g), g["lat_err"].median(), g["lat_err"].quantile(0.9), g["en_err"].median(),
+         g["en_err"].quantile(0.9)]
+        for link, g in joined.groupby("link", sort=False)
+    ]  # fmt: skip
+    return pd.DataFrame(rows, columns=columns)

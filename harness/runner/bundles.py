@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.runner.observer import NullObserver, RunObserver
 from models.bundle import MANIFEST_NAME, BundleManifest, read_manifest
 
-__all__ = ["ExportProgress", "ensure_bundle"]
+__all__ = ["ButterflyBundle", "ExportProgress", "ensure_bundle", "ensure_butterfly_bundle"]
 
 
 class ExportProgress:
@@ -58,3 +60,44 @@ def ensure_bundle(
         return out, export_bundle(model, quant, out, progress=progress)
     finally:
         progress.close()
+
+
+@dataclass(frozen=True)
+class ButterflyBundle:
+    """A zoo model with a butterfly unit (:mod:`models.butterfly`) inserted after ``cut``, exported coarse.
+
+    ``cuts``: the cut layers the bundle keeps (fewer segments export and execute faster); the butterfly's
+    quantizer (``butterfly_reduce``) is always one of them. The unit's weights are untrained (seeded):
+    right for latency, energy and bytes, not for accuracy.
+    """
+
+    base: str  # zoo model name
+    cut: str  # layer the unit follows
+    channels: int  # c' crossing the network
+    stride: int = 2
+    cuts: Sequence[str] = field(default_factory=tuple)
+
+    @property
+    def name(self) -> str:
+        return f"{self.base}_butterfly_{self.cut}_c{self.channels}s{self.stride}"
+
+
+def ensure_butterfly_bundle(
+    spec: ButterflyBundle, quant: str, bundles_dir: Path, *, observer: RunObserver | None = None
+) -> Path:
+    """The bundle directory of ``spec`` (exported once, then reused); returns it."""
+    out = Path(bundles_dir) / f"{spec.name}-{quant}"
+    if (out / MANIFEST_NAME).is_file() and read_manifest(out).quant == quant:
+        return out
+    from models.butterfly import REDUCE_LAYER, ButterflyConfig, insert_butterfly
+    from models.export import export_bundle
+    from models.zoo import load_model
+
+    model = insert_butterfly(load_model(spec.base), spec.cut, ButterflyConfig(spec.channels, spec.stride))
+    cuts = list(dict.fromkeys([REDUCE_LAYER, *spec.cuts]))
+    progress = ExportProgress(observer or NullObserver(), f"exporting {spec.name} ({quant})")
+    try:
+        export_bundle(model, quant, out, cuts=cuts, model_name=spec.name, progress=progress)
+    finally:
+        progress.close()
+    return out

@@ -10,6 +10,10 @@ What is measured per execution, and how the parts add up::
 
     latency_ms = device_compute_ms + upload_ms + queue_ms + server_ms + download_ms
 
+A schedule that starts on the cloud may upload the photo as JPEG bytes instead of the input tensor
+(``jpeg``; label suffix ``+jpeg``): the upload is the encoded file, and the server's decode counts in
+``server_ms``.
+
 ``device_compute_ms`` is what the device's runner timed (the sum of its segment times); the ADB file
 shuffling around it (push input, pull output: an artefact of driving a phone from a host, not part of
 an app's inference) is kept apart as ``device_overhead_ms``. ``upload_ms + download_ms`` is the
@@ -39,7 +43,7 @@ import numpy as np
 from harness.devices.base import Device
 from harness.links import radio
 from harness.runner.session import LinkSession
-from harness.runner.stages import schedule_label, split_stages
+from harness.runner.stages import JPEG_SUFFIX, schedule_label, split_stages
 from harness.specs import DeviceSpec, LinkSpec
 from models.bundle import BundleManifest, TensorSpec
 from models.errors import DeviceError
@@ -119,12 +123,18 @@ class ScheduleExecutor:
         self.request_overhead_ms = request_overhead_ms  # HTTP + serving cost of one request, beyond the RTT
         self.link: LinkSpec = session.link
 
-    def run(self, locations: Sequence[str], x: np.ndarray) -> Execution:
-        """Execute ``locations`` (mobile/cloud per segment) on the float model input ``x``."""
+    def run(self, locations: Sequence[str], x: np.ndarray, jpeg: bytes | None = None) -> Execution:
+        """Execute ``locations`` (mobile/cloud per segment) on the float model input ``x``.
+
+        ``jpeg``: the input photo as JPEG bytes, uploaded instead of ``x`` when segment 0 runs on the
+        cloud (``x`` is then only its shape's witness: the server computes on the decoded JPEG).
+        """
         segments = self.manifest.segments
         if len(locations) != len(segments):
             raise DeviceError(f"schedule has {len(locations)} locations for {len(segments)} segments")
-        result = Execution(label=schedule_label(locations), output=np.empty(0, np.float32))
+        jpeg = jpeg if locations and locations[0] == "cloud" else None
+        label = schedule_label(locations) + (JPEG_SUFFIX if jpeg is not None else "")
+        result = Execution(label=label, output=np.empty(0, np.float32))
         started = time.perf_counter()
         current = x
         producer: TensorSpec | None = None
@@ -133,7 +143,7 @@ class ScheduleExecutor:
             if stage.side == "mobile":
                 current = self._mobile(stage.indices, current, result)
             else:
-                current = self._cloud(stage.start, stage.stop, current, result)
+                current = self._cloud(stage.start, stage.stop, current, result, jpeg)
             producer = segments[stage.stop - 1].output
         result.output = finish_output(current, segments[-1].output)
         result.wall_ms = (time.perf_counter() - started) * 1e3
@@ -153,8 +163,10 @@ class ScheduleExecutor:
         result.mobile_compute_mj += energy_mj
         return np.asarray(run.output)
 
-    def _cloud(self, start: int, stop: int, x: np.ndarray, result: Execution) -> np.ndarray:
-        done = self.session.exchange(x, from_segment=start, to_segment=stop)
+    def _cloud(
+        self, start: int, stop: int, x: np.ndarray, result: Execution, jpeg: bytes | None = None
+    ) -> np.ndarray:
+        done = self.session.exchange(x, from_segment=start, to_segment=stop, jpeg=jpeg)
         reply, wire_ms, paced = done.reply, done.wire_ms, done.paced_ms
         server_ms, queue_ms = done.server_ms, done.queue_ms
         up_bytes, down_bytes = int(reply.request_bytes), int(reply.response_bytes)

@@ -7,6 +7,12 @@ measured on the link with a probe request, :mod:`harness.runner.calibration`) as
 latency (:func:`planning_link`), which makes a mobile->cloud->mobile hop cost one round trip. Segment
 costs and per-invocation overheads are the profiles' own; the compute scales of a
 :class:`~harness.runner.calibration.Calibration` are 1.0 unless ``--calibrate`` asked for them.
+
+With a :class:`~harness.planner.input_codec.JpegInput` (the run's photo as a JPEG: its encoded size and
+the server's measured decode time), every schedule that starts on the cloud also exists as a JPEG
+variant (label suffix ``+jpeg``): the objective's plan is the better of the raw and the JPEG problem's
+optimum, the baseline ``cloud_only_jpeg`` is the status quo of a real app, and cut 0 is listed (and
+executed) in both variants.
 """
 
 from __future__ import annotations
@@ -27,9 +33,11 @@ from harness.planner import (
     plan,
     single_cut_schedule,
 )
+from harness.planner.input_codec import JpegInput, jpeg_problem
 from harness.planner.solve import make_plan
 from harness.reports.schema import PlanRow, RunKey, values_from
 from harness.runner.calibration import Calibration
+from harness.runner.stages import JPEG_SUFFIX
 from harness.specs import DeviceSpec, LinkSpec
 from models.errors import InfeasibleError
 
@@ -58,17 +66,19 @@ def planning_problem(
     return replace(problem, segments=scaled)
 
 
-def _plan_row(key: RunKey, p: Plan, objective: str, kind: str, cut: int = -1) -> PlanRow:
+def _plan_row(key: RunKey, p: Plan, objective: str, kind: str, cut: int = -1, jpeg: bool = False) -> PlanRow:
+    jpeg = jpeg and p.label.startswith("C")  # a schedule starting on the mobile uploads no input
     return PlanRow(
         **asdict(key),
         objective=objective,
         kind=kind,
-        schedule=p.label,
+        schedule=p.label + (JPEG_SUFFIX if jpeg else ""),
         cut=cut,
         cuts=";".join(str(c) for c in p.cuts),
         solver=p.solver,
         constraints=json.dumps(p.constraints.active()),
         **values_from(PlanRow, "predicted", p.predicted),
+        input_codec="jpeg" if jpeg else "raw",
     )
 
 
@@ -79,24 +89,57 @@ def _baseline_cut(kind: str, baseline: Plan, n: int) -> int:
     return {"mobile_only": n, "cloud_only": 0}.get(kind, -1)
 
 
+def _best_plan(
+    problem: PlanningProblem, jpeg: PlanningProblem | None, objective: Objective, constraints: Constraints
+) -> tuple[Plan, bool]:
+    """The objective's plan over both input codecs: (plan, whether it uploads the JPEG)."""
+    try:
+        raw: Plan | None = plan(problem, objective, constraints)
+    except InfeasibleError:
+        if jpeg is None:
+            raise
+        raw = None
+    if jpeg is not None:
+        try:
+            coded = plan(jpeg, objective, constraints)
+        except InfeasibleError:
+            if raw is None:
+                raise
+        else:
+            if raw is None or (coded.label.startswith("C") and coded.objective_value < raw.objective_value):
+                return coded, True
+    assert raw is not None
+    return raw, False
+
+
 def plan_rows(
-    problem: PlanningProblem, objectives: Sequence[str], constraints: Constraints, base: Mapping[str, str]
+    problem: PlanningProblem,
+    objectives: Sequence[str],
+    constraints: Constraints,
+    base: Mapping[str, str],
+    jpeg: JpegInput | None = None,
 ) -> list[PlanRow]:
     """plans.csv rows of one link: every single cut, then per objective the plan and the baselines.
 
     ``base`` fills the :class:`~harness.reports.schema.RunKey` columns (run, model, device, link).
     An objective whose budgets no schedule meets gets a row with ``feasible`` False and the reason.
+    ``jpeg``: the JPEG input's size and decode time; adds the JPEG variants (see the module doc).
     """
     n = problem.n
     key = RunKey(**base)
+    coded = jpeg_problem(problem, jpeg) if jpeg is not None else None
     rows = [
         _plan_row(key, make_plan(problem, single_cut_schedule(n, k), Objective()), "any", "single_cut", k)
         for k in range(n + 1)
     ]
+    if coded is not None:
+        cloud_only = make_plan(coded, single_cut_schedule(n, 0), Objective())
+        rows.append(_plan_row(key, cloud_only, "any", "single_cut", 0, jpeg=True))
     for name in objectives:
         objective = Objective(name)  # type: ignore[arg-type]
         try:
-            rows.append(_plan_row(key, plan(problem, objective, constraints), name, "jointdnn"))
+            chosen, uses_jpeg = _best_plan(problem, coded, objective, constraints)
+            rows.append(_plan_row(key, chosen, name, "jointdnn", jpeg=uses_jpeg))
         except InfeasibleError as exc:
             rows.append(
                 PlanRow(
@@ -110,4 +153,7 @@ def plan_rows(
             )
         for kind, baseline in baselines(problem, objective, constraints).items():
             rows.append(_plan_row(key, baseline, name, kind, _baseline_cut(kind, baseline, n)))
+        if coded is not None:
+            status_quo = baselines(coded, objective, constraints)["cloud_only"]
+            rows.append(_plan_row(key, status_quo, name, "cloud_only_jpeg", 0, jpeg=True))
     return rows

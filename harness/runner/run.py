@@ -5,7 +5,9 @@ measured first, with the server behind it), calibrates (:mod:`harness.runner.cal
 objective with the JointDNN planner, adds the baselines (mobile-only, cloud-only, best single cut) and
 every single cut (:mod:`harness.runner.planning`), and executes each distinct schedule ``repeats``
 times on the device and the server over the shaped link (after a warm-up of the two extreme
-schedules), checking every output against the whole model's. Rows go to ``plans.csv``,
+schedules), checking every output against the whole model's. Inputs are real photos (sklearn's two or
+``images``), and every schedule that starts on the cloud is also planned and executed uploading the
+photo as a JPEG (``jpeg_quality``; :mod:`harness.runner.inputs`), the status quo of a real app. Rows go to ``plans.csv``,
 ``measurements.csv`` and ``links.csv`` (row types in :mod:`harness.reports.schema`); the report module
 derives ``summary.csv``, the plots and ``index.md`` from them.
 
@@ -54,12 +56,13 @@ from harness.runner.calibration import (
 )
 from harness.runner.devices import open_device
 from harness.runner.execute import ScheduleExecutor
+from harness.runner.inputs import RunInput, jpeg_input, prepare_inputs, profile_jpeg_decode
 from harness.runner.observer import NullObserver, RunObserver
 from harness.runner.planning import plan_rows, planning_link, planning_problem
 from harness.runner.profile_sources import ensure_cloud_profile, ensure_mobile_profile
-from harness.runner.reference import check_output, reference_output
+from harness.runner.reference import check_output
 from harness.runner.session import LinkSession, open_link_session
-from harness.runner.stages import stages_from_label
+from harness.runner.stages import input_codec, stages_from_label
 from harness.specs import DeviceSpec, LinkSpec, load_device, load_link
 from models.bundle import BundleManifest
 from models.errors import UsageError
@@ -102,6 +105,10 @@ class RunConfig:
     run_id: str | None = None
     seed: int = 0
     calibrate: bool = False  # opt-in: rescale the profiles per link with two executions (circular)
+    images: list[Path] = field(default_factory=list)  # input photos; none = sklearn's two sample photos
+    jpeg_quality: int = 90  # of the JPEG-coded input (the cloud-only status quo)
+    measure_kinds: tuple[str, ...] = ()  # plan kinds to execute (PLAN_KINDS); () = all (sweeps: fewer)
+    note: str = ""  # shown on the report's index page (e.g. "untrained butterfly weights")
 
     def validate(self) -> None:
         if self.repeats < 1:
@@ -113,6 +120,11 @@ class RunConfig:
             raise UsageError("give at least one link (--links 3g,4g,wifi)")
         if self.server != "local" and not self.server.startswith(("http://", "https://")):
             raise UsageError(f"--server must be `local` or an http(s):// URL, got {self.server!r}")
+        if not 1 <= self.jpeg_quality <= 95:
+            raise UsageError(f"--jpeg-quality must be between 1 and 95, got {self.jpeg_quality}")
+        missing = [str(p) for p in self.images if not Path(p).is_file()]
+        if missing:
+            raise UsageError(f"--image {missing[0]} is not a file")
 
 
 @dataclass
@@ -135,8 +147,9 @@ class _Run:
     manifest: BundleManifest
     device: Device
     power: DeviceSpec
-    x: np.ndarray  # (1, H, W, C) float32 model input
+    x: np.ndarray  # (1, H, W, C) float32 model input (the first photo)
     reference: np.ndarray  # the whole model's float32 output on x
+    inputs: tuple[RunInput, ...] = ()  # every photo, raw and JPEG (x is inputs[0].x)
 
     @property
     def profiles(self) -> Path:
@@ -209,9 +222,12 @@ def _measure_schedules(
     task = observer.task(f"{run.manifest.model} over {key.link}", len(labels) * repeats)
     rows = []
     for repeat in range(repeats):
+        image = repeat % len(run.inputs)  # photos in turn
         for label in labels:
-            execution = executor.run(stages_from_label(label), run.x)
-            check = check_output(run.manifest, execution.output, run.reference)
+            codec = input_codec(label)
+            x, reference, jpeg = run.inputs[image].for_codec(codec)
+            execution = executor.run(stages_from_label(label), x, jpeg=jpeg)
+            check = check_output(run.manifest, execution.output, reference)
             rows.append(
                 MeasurementRow(
                     **asdict(key),
@@ -220,6 +236,8 @@ def _measure_schedules(
                     repeat=repeat,
                     **values_from(MeasurementRow, "execution", execution),
                     **values_from(MeasurementRow, "check", check),
+                    input_codec=codec,
+                    image=image,
                 )
             )
             observer.advance(task)
@@ -255,27 +273,35 @@ def _run_link(run: _Run, link: LinkSpec, observer: RunObserver) -> _LinkOutcome:
                 else ""
             )
         )
+        decode_ms = profile_jpeg_decode(session, run.inputs, observer=observer)
+        jpeg = jpeg_input(run.inputs, decode_ms, config.jpeg_quality)
+        observer.phase(
+            f"{link.name}: JPEG input {jpeg.jpeg_bytes / 1e3:.1f} KB, server decode {decode_ms:.2f} ms"
+        )
         problem = planning_problem(run.profiles / "mobile.csv", cloud_csv, link, run.power, calibration)
         key = run.key(link)
-        plans = plan_rows(problem, config.objectives, config.constraints, asdict(key))
-        labels = list(dict.fromkeys(p.schedule for p in plans if p.schedule))
+        plans = plan_rows(problem, config.objectives, config.constraints, asdict(key), jpeg=jpeg)
+        executed = [
+            p for p in plans if p.schedule and (not config.measure_kinds or p.kind in config.measure_kinds)
+        ]
+        labels = list(dict.fromkeys(p.schedule for p in executed))
         measurements = _measure_schedules(run, executor, labels, key, session.shaped.mode, observer)
         diagnostic = rescale_diagnostic(problem, measurements)
         link_row = LinkRow(
             **values_from(LinkRow, "measured", session.measured),
             **values_from(LinkRow, "calibration", calibration),
             **values_from(LinkRow, "diagnostic", diagnostic),
+            **values_from(LinkRow, "jpeg", jpeg),
         )
     return _LinkOutcome(plans, measurements, link_row)
 
 
-def _prepare(config: RunConfig, observer: RunObserver) -> tuple[Path, BundleManifest, np.ndarray, np.ndarray]:
-    """The bundle (exported if needed), the run's input and the whole model's output on it."""
+def _prepare(config: RunConfig, observer: RunObserver) -> tuple[Path, BundleManifest, list[RunInput]]:
+    """The bundle (exported if needed) and the run's input photos with the whole model's outputs."""
     observer.phase(f"bundle {config.model} ({config.quant})")
     bundle_dir, manifest = ensure_bundle(config.model, config.quant, config.bundles_dir, observer=observer)
-    rng = np.random.default_rng(config.seed)
-    x = rng.random(manifest.input.shape, dtype=np.float32)  # (1, H, W, C) in [0, 1): the calibration range
-    return bundle_dir, manifest, x, reference_output(bundle_dir, manifest, x)
+    inputs = prepare_inputs(bundle_dir, manifest, config.images, config.jpeg_quality)
+    return bundle_dir, manifest, inputs
 
 
 def _run_meta(
@@ -283,7 +309,8 @@ def _run_meta(
 ) -> dict[str, Any]:
     """run.json: what was run."""
     return {
-        **{k: v for k, v in asdict(config).items() if k not in ("constraints", "token")},
+        **{k: v for k, v in asdict(config).items() if k not in ("constraints", "token", "images")},
+        "images": [str(p) for p in config.images] or ["sklearn:china.jpg", "sklearn:flower.jpg"],
         "constraints": config.constraints.active(),
         "out_dir": str(config.out_dir),
         "bundles_dir": str(config.bundles_dir),
@@ -314,7 +341,7 @@ def run_experiment(config: RunConfig, observer: RunObserver | None = None) -> Ru
     run_dir = Path(config.out_dir) / (config.run_id or _run_id(config.model, config.quant))
     (run_dir / "profiles").mkdir(parents=True, exist_ok=True)
     started = time.time()
-    bundle_dir, manifest, x, reference = _prepare(config, observer)
+    bundle_dir, manifest, inputs = _prepare(config, observer)
 
     outcomes: list[_LinkOutcome] = []
     with open_device(config.device, power) as device:
@@ -324,7 +351,10 @@ def run_experiment(config: RunConfig, observer: RunObserver | None = None) -> Ru
             device, bundle_dir, config.profiles_root, runs=config.profile_runs, observer=observer
         )
         shutil.copyfile(mobile_csv, run_dir / "profiles" / "mobile.csv")
-        run = _Run(config, run_dir, bundle_dir, manifest, device, power, x, reference)
+        first = inputs[0]
+        run = _Run(
+            config, run_dir, bundle_dir, manifest, device, power, first.x, first.reference, tuple(inputs)
+        )
         for link in links:
             outcomes.append(_run_link(run, link, observer))
             _write_yaml(run_dir / "profiles" / f"link-{link.name}.yaml", link)

@@ -63,10 +63,24 @@ class LinkSession:
             self.client.infer, self.served_model, x, from_segment=from_segment, to_segment=to_segment
         )
 
-    def exchange(self, x: np.ndarray, *, from_segment: int, to_segment: int) -> Exchange:
-        """One timed request: the reply and the time on the wire (client wall time minus server time)."""
+    def infer_jpeg(self, image: bytes, *, to_segment: int) -> InferResult:
+        """One request from the device side: the JPEG-coded input through segments ``0 .. to_segment-1``."""
+        return self.shaped.device_call(
+            self.client.infer_jpeg, self.served_model, image, to_segment=to_segment
+        )
+
+    def exchange(
+        self, x: np.ndarray, *, from_segment: int, to_segment: int, jpeg: bytes | None = None
+    ) -> Exchange:
+        """One timed request: the reply and the time on the wire (client wall time minus server time).
+
+        ``jpeg``: upload these JPEG bytes instead of ``x`` (only from segment 0; the server decodes).
+        """
         t0 = time.perf_counter()
-        reply = self.infer(x, from_segment=from_segment, to_segment=to_segment)
+        if jpeg is not None and from_segment == 0:
+            reply = self.infer_jpeg(jpeg, to_segment=to_segment)
+        else:
+            reply = self.infer(x, from_segment=from_segment, to_segment=to_segment)
         round_trip_ms = (time.perf_counter() - t0) * 1e3
         server_ms, queue_ms = _finite(reply.server_ms), _finite(reply.queue_ms)
         wire_ms = max(0.0, round_trip_ms - server_ms - queue_ms)

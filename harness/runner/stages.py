@@ -4,6 +4,10 @@
 ``mobile[4, 5)``: each stage is one call (a chain-runner invocation on the device, or one HTTP request
 to the server), and every change of side is one transfer over the link. The input starts on the mobile
 and the result must end there, so a schedule whose last stage is on the cloud downloads the result.
+
+A label may end in :data:`JPEG_SUFFIX` (``CCCC+jpeg``): the same schedule with the input uploaded as
+the JPEG of the photo instead of the raw tensor (only for schedules that start on the cloud; see
+:mod:`harness.planner.input_codec`).
 """
 
 from __future__ import annotations
@@ -14,9 +18,18 @@ from typing import Literal
 
 from models.errors import UsageError
 
-__all__ = ["Side", "Stage", "schedule_label", "split_stages", "stages_from_label"]
+__all__ = [
+    "JPEG_SUFFIX",
+    "Side",
+    "Stage",
+    "input_codec",
+    "schedule_label",
+    "split_stages",
+    "stages_from_label",
+]
 
 Side = Literal["mobile", "cloud"]
+JPEG_SUFFIX = "+jpeg"  # label suffix: the input crosses the uplink as a JPEG
 
 
 @dataclass(frozen=True)
@@ -53,10 +66,18 @@ def schedule_label(locations: Sequence[str]) -> str:
     return "".join("C" if loc == "cloud" else "M" for loc in locations)
 
 
+def input_codec(label: str) -> Literal["raw", "jpeg"]:
+    """How a schedule label uploads the model input: ``jpeg`` for ``C...+jpeg``, else ``raw``."""
+    return "jpeg" if label.endswith(JPEG_SUFFIX) else "raw"
+
+
 def stages_from_label(label: str) -> list[Side]:
-    """The locations of a label such as ``MMCC``."""
+    """The locations of a label such as ``MMCC`` (or ``CCMM+jpeg``)."""
     mapping: dict[str, Side] = {"M": "mobile", "C": "cloud"}
+    letters = label.removesuffix(JPEG_SUFFIX)
+    if letters != label and not letters.startswith("C"):
+        raise UsageError(f"schedule {label!r}: only a schedule that starts on the cloud uploads a JPEG")
     try:
-        return [mapping[ch] for ch in label]
+        return [mapping[ch] for ch in letters]
     except KeyError:
         raise UsageError(f"schedule label {label!r} must use only M and C") from None

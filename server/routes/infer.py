@@ -5,6 +5,10 @@ which the server then quantizes); the response is the tensor leaving segment ``t
 segment's dtype (``dequantize=true`` returns float32). ``Server-Timing`` says where the time went
 (``parse``, ``queue``, ``compute``, ms; ``segment_timings=true`` adds ``X-Segment-Ms``); for int8 outputs ``X-Tensor-Scale`` / ``X-Tensor-Zero-Point``
 carry the quantization.
+
+A request for segment 0 may instead send the photo as an ``image/jpeg`` body (what a real app uploads):
+the server decodes it to the model input (:mod:`server.jpeg`) and reports the decode time as
+``decode`` in ``Server-Timing``; it counts as server time.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import numpy as np
 from fastapi import APIRouter, Request, Response
 from starlette.datastructures import QueryParams
 
-from server import wire
+from server import jpeg, wire
 from server.metrics import Metrics
 from server.pool import ModelPool, QueueFullError, TensorMismatchError
 from server.problems import ERROR_RESPONSES, ApiError
@@ -31,7 +35,10 @@ _NPY_BODY = {
     "requestBody": {
         "required": True,
         "description": "One tensor in NumPy .npy format (optionally Content-Encoding: gzip or zstd).",
-        "content": {wire.CONTENT_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+        "content": {
+            wire.CONTENT_TYPE: {"schema": {"type": "string", "format": "binary"}},
+            jpeg.CONTENT_TYPE: {"schema": {"type": "string", "format": "binary"}},
+        },
     }
 }
 
@@ -97,7 +104,11 @@ async def infer(request: Request) -> Response:
     segment_timings = _bool_param(query, "segment_timings")
     stop = _check_range(pool, from_segment, to_segment)
     body = await _read_body(request, settings)
-    x = _parse_tensor(body, request.headers.get("content-encoding", ""), settings)
+    decode_ms = None  # ms, JPEG bodies only
+    if _media_type(request) == jpeg.CONTENT_TYPE:
+        x, decode_ms = _decode_jpeg(body, pool, from_segment)
+    else:
+        x = _parse_tensor(body, request.headers.get("content-encoding", ""), settings)
     try:
         x = pool.coerce_input(x, from_segment)
     except TensorMismatchError as exc:
@@ -115,6 +126,8 @@ async def infer(request: Request) -> Response:
     headers = {
         "Server-Timing": f"parse;dur={parse_ms:.3f}, queue;dur={run.queue_ms:.3f}, compute;dur={run.compute_ms:.3f}"
     }
+    if decode_ms is not None:
+        headers["Server-Timing"] += f", decode;dur={decode_ms:.3f}"
     if segment_timings:
         headers["X-Segment-Ms"] = ",".join(f"{ms:.3f}" for ms in run.segment_ms)
     quant = pool.chains[0].runners[stop - 1].output_quant
@@ -160,12 +173,13 @@ def _check_range(pool: ModelPool, start: int, stop: int | None) -> int:
 
 async def _read_body(request: Request, settings: Settings) -> bytes:
     """The raw body, refusing wrong content types (415) and bodies over the limit (413) early."""
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type != wire.CONTENT_TYPE:
+    content_type = _media_type(request)
+    if content_type not in (wire.CONTENT_TYPE, jpeg.CONTENT_TYPE):
         raise ApiError(
             415,
             "unsupported_media_type",
-            f"send the tensor as {wire.CONTENT_TYPE} (NumPy .npy bytes), not {content_type or 'no content type'}",
+            f"send the tensor as {wire.CONTENT_TYPE} (NumPy .npy bytes; or the photo as {jpeg.CONTENT_TYPE} "
+            f"to segment 0), not {content_type or 'no content type'}",
         )
     encoding = request.headers.get("content-encoding", "identity").strip().lower() or "identity"
     if encoding not in (*wire.ENCODINGS, "x-gzip"):
@@ -188,6 +202,27 @@ async def _read_body(request: Request, settings: Settings) -> bytes:
             raise ApiError(413, "payload_too_large", f"body exceeds the limit of {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def _decode_jpeg(body: bytes, pool: ModelPool, from_segment: int) -> tuple[np.ndarray, float]:
+    """The model input decoded from a JPEG body, and the decode time (ms); 400/415 when it cannot be."""
+    if from_segment != 0:
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"an {jpeg.CONTENT_TYPE} body is the model input: only from_segment=0 takes it, "
+            f"not from_segment={from_segment}; send {wire.CONTENT_TYPE} there",
+        )
+    t0 = time.perf_counter()
+    try:
+        x = jpeg.decode_jpeg(body, pool.manifest.input.shape)
+    except jpeg.JpegError as exc:
+        raise ApiError(400, "bad_jpeg", str(exc)) from None
+    return x, (time.perf_counter() - t0) * 1e3
 
 
 def _parse_tensor(body: bytes, encoding: str, settings: Settings) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""`jointdnn demo` in a fresh working directory: a report per model, nothing left running."""
+"""`jointdnn demo` in a fresh working directory: a report per model and sweep, nothing left running."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from harness.cli import main
@@ -19,11 +20,20 @@ def test_demo_writes_a_report_and_leaves_nothing(
 ) -> None:  # fmt: skip
     bundle_factory("small_cnn", "int8")  # warms the session's artifact cache: the demo's export is quick
     monkeypatch.chdir(tmp_path)
-    assert main(["demo", "--models", "small_cnn", "--links", "wifi", "--repeats", "1"]) == 0
+    args = ["--models", "small_cnn", "--links", "wifi", "--repeats", "1", "--sweep", "1,5,20,50",
+            "--sweep-model", "small_cnn"]  # fmt: skip
+    assert main(["demo", *args]) == 0
     out = capsys.readouterr().out
-    runs = list((tmp_path / "reports").iterdir())
-    assert len(runs) == 1 and (runs[0] / "index.md").is_file() and (runs[0] / "summary.csv").is_file()
-    assert "index.md" in out and "demo finished" in out
+    runs = sorted((tmp_path / "reports").iterdir())
+    assert len(runs) == 2 and all((r / "index.md").is_file() and (r / "summary.csv").is_file() for r in runs)
+    assert "index.md" in out and "demo finished" in out and "mobile-only:" in out
+    assert max(len(line) for line in out.splitlines()) <= 80  # the terminal summary fits 80 columns
+    sweep = runs[1]
+    assert (sweep / "bandwidth_sweep.png").is_file() and "bandwidth_sweep.png" in (
+        sweep / "index.md"
+    ).read_text()
+    executed = pd.read_csv(sweep / "measurements.csv")
+    assert executed["link"].nunique() == 4 and executed["schedule"].str.endswith("+jpeg").any()
     assert (tmp_path / "bundles" / "small_cnn-int8" / "manifest.json").is_file()
     if netns.NETNS_DIR.is_dir():
         assert not [p for p in netns.NETNS_DIR.iterdir() if p.name.startswith(f"jdnn-{os.getpid()}-")]

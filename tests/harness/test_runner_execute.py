@@ -80,3 +80,21 @@ def test_mobile_only_uses_no_network(executor: ScheduleExecutor) -> None:
     result = executor.run(["mobile"] * n, _input(executor))
     assert result.requests == 0 and result.transfer_ms == 0 and result.mobile_radio_mj == 0
     assert result.latency_ms == pytest.approx(result.device_compute_ms)
+
+
+def test_jpeg_cloud_only_uploads_the_encoded_file(executor: ScheduleExecutor) -> None:
+    from harness.runner.inputs import prepare_inputs
+
+    photo = prepare_inputs(executor.bundle_dir, executor.manifest, quality=90)[0]
+    n = executor.manifest.num_segments
+    x, reference, jpeg = photo.for_codec("jpeg")
+    assert jpeg is not None
+    result = executor.run(["cloud"] * n, x, jpeg=jpeg)
+    assert result.label == "C" * n + "+jpeg" and result.requests == 1
+    assert result.up_bytes == len(jpeg)  # the upload is the encoded file's size
+    assert result.server_ms > 0
+    assert check_output(executor.manifest, result.output, reference).matches
+    raw = executor.run(["cloud"] * n, photo.x)
+    assert raw.up_bytes > len(jpeg) and raw.label == "C" * n
+    # a schedule starting on the mobile uploads no input: the JPEG is ignored
+    assert executor.run(["mobile"] + ["cloud"] * (n - 1), photo.x, jpeg=jpeg).label == "M" + "C" * (n - 1)

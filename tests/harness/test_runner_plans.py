@@ -85,3 +85,33 @@ def test_run_rejects_bad_options_in_one_line(
     assert main(["run", "small_cnn", *args]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_jpeg_variant_changes_only_cloud_first_schedules(problem) -> None:  # type: ignore[no-untyped-def]
+    from harness.planner import evaluate
+    from harness.planner.input_codec import JpegInput, jpeg_problem
+
+    jpeg = JpegInput(jpeg_bytes=15_000, decode_ms=2.5)
+    coded = jpeg_problem(problem, jpeg)
+    raw_cloud, coded_cloud = evaluate(problem, [1, 1, 1]), evaluate(coded, [1, 1, 1])
+    assert coded_cloud.up_bytes == 15_000 and raw_cloud.up_bytes == 150_528
+    assert coded_cloud.cloud_ms == pytest.approx(raw_cloud.cloud_ms + 2.5)  # decode is server time
+    for schedule in ([0, 1, 1], [0, 0, 0], [0, 1, 0]):  # start on the mobile: identical
+        assert evaluate(coded, schedule) == evaluate(problem, schedule)
+
+    rows = pd.DataFrame(plan_rows(problem, ["latency", "energy"], Constraints(), {"link": "4g"}, jpeg=jpeg))
+    singles = rows[rows["kind"] == "single_cut"]
+    assert sorted(singles["schedule"]) == ["CCC", "CCC+jpeg", "MCC", "MMC", "MMM"]
+    for objective in ("latency", "energy"):
+        mine = rows[rows["objective"] == objective].set_index("kind")
+        status_quo = mine.loc["cloud_only_jpeg"]
+        assert status_quo["schedule"] == "CCC+jpeg" and status_quo["input_codec"] == "jpeg"
+        assert status_quo["pred_up_bytes"] == 15_000
+        # the plan is the best over both codecs: never worse than the JPEG status quo or the raw plan
+        best = min(
+            plan(problem, Objective(objective)).objective_value,  # type: ignore[arg-type]
+            plan(coded, Objective(objective)).objective_value,  # type: ignore[arg-type]
+        )
+        column = "pred_latency_ms" if objective == "latency" else "pred_mobile_energy_mj"
+        assert mine.loc["jointdnn", column] == pytest.approx(best)
+        assert mine.loc["jointdnn", column] <= status_quo[column]

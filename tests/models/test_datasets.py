@@ -61,3 +61,31 @@ def test_image_folder_errors(tmp_path):
         load_image_folder(tmp_path / "one")
     with pytest.raises(DatasetError, match="unknown data set"):
         load_dataset("mnist-from-the-internet")
+
+
+def test_photos_are_sklearns_two_fitted_without_stretching(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from PIL import Image
+
+    from models.datasets import fit_image, load_photos, photo_crops
+
+    photos = load_photos((224, 224))
+    assert len(photos) == 2 and all(p.shape == (224, 224, 3) and p.dtype == np.float32 for p in photos)
+    assert all(p.min() >= 0.0 and p.max() <= 1.0 and p.std() > 0.1 for p in photos)  # photos, not flat
+    np.testing.assert_array_equal(np.rint(photos[0] * 255) / 255, photos[0])  # exactly uint8 / 255
+    # a wide image is center-cropped, not squeezed: a left/right split stays centered
+    wide = np.zeros((10, 40, 3), np.uint8)
+    wide[:, 20:] = 255
+    fitted = fit_image(wide, (10, 10))
+    assert fitted[:, 0].max() < 128 and fitted[:, -1].min() > 128
+    # the user's own file, and a clear error for one that is not an image
+    Image.fromarray((photos[1] * 255).astype(np.uint8)).save(tmp_path / "mine.png")
+    (mine,) = load_photos((32, 48), [tmp_path / "mine.png"])
+    assert mine.shape == (32, 48, 3)
+    (tmp_path / "bad.jpg").write_bytes(b"not an image")
+    with pytest.raises(DatasetError, match="cannot read image"):
+        load_photos((32, 32), [tmp_path / "bad.jpg"])
+    with pytest.raises(DatasetError, match="does not exist"):
+        load_photos((32, 32), [tmp_path / "missing.jpg"])
+    crops = photo_crops(4, (32, 32), seed=1)
+    assert crops.shape == (4, 32, 32, 3) and not np.array_equal(crops[0], crops[2])
+    np.testing.assert_array_equal(crops, photo_crops(4, (32, 32), seed=1))
