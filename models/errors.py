@@ -15,7 +15,8 @@ needs to know about the libraries underneath (TensorFlow, LiteRT, adbutils, http
     │   ├── SpecError               a YAML spec (device, link) that is missing or invalid
     │   │   └── UnknownLinkError    a link spec name that does not exist
     │   ├── BundleError             a bundle directory / manifest that is missing or corrupt
-    │   └── DatasetError            a data set name or image folder that cannot be loaded
+    │   ├── DatasetError            a data set name or image folder that cannot be loaded
+    │   └── DivergenceError         a streaming trainer diverged (unstable learning rate, fixed-point overflow)
     ├── CacheError                  the artifact cache cannot be read or written
     ├── ConversionError             Keras -> TFLite conversion failed
     ├── BackendError                no TFLite interpreter could be loaded / an interpreter failed
@@ -45,6 +46,7 @@ __all__ = [
     "DeviceDisconnectedError",
     "DeviceError",
     "DeviceNotFoundError",
+    "DivergenceError",
     "InfeasibleError",
     "InvalidCutError",
     "JointDNNError",
@@ -104,6 +106,10 @@ class BundleError(UsageError):
 
 class DatasetError(UsageError):
     """A data set that is unknown, missing, or has too few images / classes to train on."""
+
+
+class DivergenceError(UsageError):
+    """A streaming trainer diverged: its learning rate is unstable for the data, or fixed point overflowed."""
 
 
 class CacheError(JointDNNError):

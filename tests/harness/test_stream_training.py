@@ -1,0 +1,25 @@
+"""On-device streaming PCA: the GHA update step runs on the emulated phone through the chain runner."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from harness.devices.adb import AdbDevice
+from harness.profiling.stream_training import train_on_device
+from models.stream_update import export_update_step
+from models.streaming_pca import StreamConfig, StreamingPCA, feature_batches
+
+
+def test_stream_update_trains_on_the_emulated_device(emulated_device, tmp_path):
+    k, channels, batch = 3, 8, 16
+    bundle = export_update_step(k, channels, batch, tmp_path / "step")
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((batch * 4, channels)) * np.linspace(2, 0.5, channels)
+    device = AdbDevice(emulated_device.serial, power_spec=emulated_device.spec)
+    trainer = StreamingPCA(channels, StreamConfig(k=k, batch_size=batch))
+    run = train_on_device(device, bundle, trainer, feature_batches(vectors, batch))
+    assert run.updates == 4 and trainer.updates == 4
+    assert run.state.shape == (1 + k, channels)
+    assert run.max_abs_diff < 1e-4  # the phone computed the host trainer's weights
+    assert run.compute_ms > 0 and run.wall_ms > run.compute_ms
+    assert run.energy_mj > 0 and run.updates_per_s > 0
