@@ -8,8 +8,9 @@ exponential backoff; when the device is no longer listed after the retries,
 Files go to ``/data/local/tmp/jointdnn/<bundle>/``; a file already there with the same size and
 sha256 (``sha256sum`` on the device) is not sent again. ``benchmark_model`` must be present at
 ``/data/local/tmp/benchmark_model`` or supplied by the user for the device's ABI (``--benchmark-binary``
-or ``JOINTDNN_BENCHMARK_MODEL``); the same goes for ``jointdnn_chain_runner``
-(``JOINTDNN_CHAIN_RUNNER``).
+or ``JOINTDNN_BENCHMARK_MODEL``). Split runs use that same stock binary when its ``--help`` lists
+``--input_layer_value_files`` and ``--output_filepath`` (:mod:`harness.devices.split_run`); older builds
+fall back to ``jointdnn_chain_runner`` (``JOINTDNN_CHAIN_RUNNER``), pre-installed on the emulated device.
 """
 
 from __future__ import annotations
@@ -52,14 +53,24 @@ from harness.devices.battery import (
     parse_battery_reading,
 )
 from harness.devices.benchmark_output import parse_benchmark_output
+from harness.devices.split_run import (
+    SPLIT_FLAGS,
+    SegmentCall,
+    input_tensor_name,
+    parse_stage_output,
+    split_groups,
+    stage_command,
+    supports_split_flags,
+)
 from harness.specs import DeviceSpec
-from models.bundle import MANIFEST_NAME, check_file_hash, file_sha256, read_manifest
+from models.bundle import MANIFEST_NAME, BundleManifest, check_file_hash, file_sha256, read_manifest
 from models.errors import (
     BenchmarkBinaryMissingError,
     DeviceDisconnectedError,
     DeviceError,
     DeviceNotFoundError,
 )
+from models.runtime import convert_tensor
 
 __all__ = [
     "BENCHMARK_BINARY_ENV",
@@ -167,6 +178,7 @@ class AdbDevice:
         self._idle_at = -math.inf
         self._sign = 0  # calibrated discharge sign, 0 = not yet
         self._energy_source: EnergySource = ""  # of the last benchmark
+        self._split_runner = ""  # what runs split stages, decided on first use (see split_runner)
 
     # ------------------------------------------------------------------ selection and transport
 
@@ -574,6 +586,39 @@ class AdbDevice:
             )
         return parse_benchmark_output(result.stdout + "\n" + result.stderr)
 
+    def split_runner(self) -> str:
+        """What runs split stages here: ``benchmark_model`` when its ``--help`` lists the split-run flags
+        (``--input_layer_value_files``, ``--output_filepath``), else ``jointdnn_chain_runner``.
+
+        Raises :class:`~models.errors.BenchmarkBinaryMissingError` naming what to push when neither is
+        usable. Decided once per device object.
+        """
+        if self._split_runner:
+            return self._split_runner
+        why = ""
+        try:
+            binary = self.ensure_benchmark_model()
+        except BenchmarkBinaryMissingError:
+            why = f"benchmark_model is not on the device ({BENCHMARK_REMOTE})"
+        else:
+            helped = self.shell([binary, "--help"])
+            if supports_split_flags(helped.output):
+                self._split_runner = "benchmark_model"
+                return self._split_runner
+            why = f"{binary} lacks {' and '.join(SPLIT_FLAGS)} (an older build)"
+        try:
+            self.ensure_chain_runner()
+        except BenchmarkBinaryMissingError:
+            raise BenchmarkBinaryMissingError(
+                f"cannot run split stages on {self.serial}: {why}, and jointdnn_chain_runner is not there "
+                f"either. Push a recent benchmark_model for ABI {self.facts().abi} (one whose --help lists "
+                f"{', '.join(SPLIT_FLAGS)}) with --benchmark-binary PATH or {BENCHMARK_BINARY_ENV}=PATH, or a "
+                f"jointdnn_chain_runner with {CHAIN_RUNNER_ENV}=PATH"
+            ) from None
+        log.info("%s: %s; split stages use jointdnn_chain_runner", self.serial, why)
+        self._split_runner = "jointdnn_chain_runner"
+        return self._split_runner
+
     def run_chain(
         self,
         bundle_dir: Path,
@@ -583,18 +628,109 @@ class AdbDevice:
         threads: int = 1,
         warmup_runs: int = 1,
     ) -> ChainRun:
-        """Run contiguous segments on the device with ``jointdnn_chain_runner`` (.npy in, .npy out).
+        """Run contiguous segments on the device: with ``benchmark_model`` (raw tensor files, see
+        :mod:`harness.devices.split_run`) where it has the split-run flags, else ``jointdnn_chain_runner``.
 
-        The runner is a fresh process each time, so its interpreters are cold (XNNPACK packs weights on
-        the first invoke); ``warmup_runs`` untimed runs first (``--warmup_runs``) make the reported
-        segment times warm, like the profiles from ``benchmark_model``, LocalDevice's cached chains and
-        the server's. 0 omits the flag (for a chain runner build without it).
+        Both are fresh processes each time, so their interpreters are cold (XNNPACK packs weights on the
+        first invoke); ``warmup_runs`` untimed runs first (``--warmup_runs``) make the reported segment
+        times warm, like the profiles from ``benchmark_model``, LocalDevice's cached chains and the
+        server's. 0 gives a single cold run (and omits the flag for a chain runner build without it).
         """
         indices = list(segment_indices)
         if not indices or indices != list(range(indices[0], indices[0] + len(indices))):
             raise DeviceError(f"segment indices {indices} are not a contiguous, non-empty range")
         push = self.push_bundle(bundle_dir)
         manifest = read_manifest(Path(bundle_dir))
+        if self.split_runner() == "benchmark_model":
+            output, segment_ms = self._run_stage_with_benchmark_model(
+                Path(bundle_dir), push, manifest, indices, x, threads=threads, warmup_runs=warmup_runs
+            )
+        else:
+            output, segment_ms = self._run_stage_with_chain_runner(
+                push, manifest, indices, x, threads=threads, warmup_runs=warmup_runs
+            )
+        energy = math.nan
+        if self.power_spec is not None:
+            energy = sum(self.power_spec.compute_energy_mj(ms, threads) for ms in segment_ms)
+        return ChainRun(output, segment_ms, energy)
+
+    def _run_stage_with_benchmark_model(
+        self,
+        bundle_dir: Path,
+        push: PushResult,
+        manifest: BundleManifest,
+        indices: list[int],
+        x: np.ndarray,
+        *,
+        threads: int,
+        warmup_runs: int,
+    ) -> tuple[np.ndarray, list[float]]:
+        """One ``sh -c`` command line per requantization-free run of segments; raw bytes in and out."""
+        tag = uuid.uuid4().hex[:12]
+        temporary: list[str] = []
+        segment_ms: list[float] = []
+        current = np.ascontiguousarray(x)
+        try:
+            for group in split_groups(manifest, indices):
+                first = manifest.segments[group[0]]
+                if group[0] != indices[0]:  # int8 hand-over with different parameters: requantize here
+                    producer = manifest.segments[group[0] - 1].output
+                    current = convert_tensor(
+                        current, producer.quant, np.dtype(first.input.dtype), first.input.quant
+                    )
+                source = f"{push.remote_dir}/in_{tag}_{group[0]}.bin"
+                temporary.append(source)
+                self.push_file(np.ascontiguousarray(current).tobytes(), source)
+                calls: list[SegmentCall] = []
+                for k in group:
+                    segment = manifest.segments[k]
+                    target = f"{push.remote_dir}/out_{tag}_{k}.bin"
+                    temporary.append(target)
+                    calls.append(
+                        SegmentCall(
+                            index=k,
+                            graph=push.path(segment.file),
+                            input_name=input_tensor_name(str(bundle_dir / segment.file), segment),
+                            input_shape=list(segment.input.shape),
+                            input_path=source,
+                            output_path=target,
+                        )
+                    )
+                    source = target
+                line = stage_command(BENCHMARK_REMOTE, calls, threads=threads, warmup_runs=warmup_runs)
+                result = self.shell(["sh", "-c", line])
+                if result.exit_code != 0:
+                    aborted = " (aborted: SIGABRT)" if result.exit_code == 134 else ""
+                    raise DeviceError(
+                        f"benchmark_model failed on {self.serial} with exit code {result.exit_code}{aborted} "
+                        f"running segments {group}: {result.output.strip()[-500:]}"
+                    )
+                logs = parse_stage_output(result.stdout, group)
+                segment_ms += [parse_benchmark_output(logs[k]).mean_ms for k in group]
+                last = manifest.segments[group[-1]].output
+                data = self.pull_bytes(source)
+                if len(data) != last.nbytes:
+                    raise DeviceError(
+                        f"benchmark_model wrote {len(data)} bytes to {source}, expected {last.nbytes} "
+                        f"({last.dtype}{last.shape}): does this build write --output_filepath?"
+                    )
+                current = np.frombuffer(data, dtype=np.dtype(last.dtype)).reshape(last.shape)
+        finally:
+            if temporary:
+                self.shell(["rm", "-f", *temporary])
+        return current, segment_ms
+
+    def _run_stage_with_chain_runner(
+        self,
+        push: PushResult,
+        manifest: BundleManifest,
+        indices: list[int],
+        x: np.ndarray,
+        *,
+        threads: int,
+        warmup_runs: int,
+    ) -> tuple[np.ndarray, list[float]]:
+        """``jointdnn_chain_runner`` (.npy in, .npy out, per-segment times on stdout)."""
         runner = self.ensure_chain_runner()
         graphs = ",".join(push.path(manifest.segments[k].file) for k in indices)
         tag = uuid.uuid4().hex[:12]
@@ -622,10 +758,7 @@ class AdbDevice:
             output = np.load(io.BytesIO(self.pull_bytes(remote_out)), allow_pickle=False)
         finally:
             self.shell(["rm", "-f", remote_in, remote_out])
-        energy = math.nan
-        if self.power_spec is not None:
-            energy = sum(self.power_spec.compute_energy_mj(ms, threads) for ms in segment_ms)
-        return ChainRun(output, segment_ms, energy)
+        return output, segment_ms
 
     def close(self) -> None:
         """Nothing to release: every command opens its own adb connection."""

@@ -23,52 +23,93 @@ times are what the log reports (see :mod:`harness.devices.slowdown`).
 
 Per-operator profiling (``--enable_op_profiling=true``) is accepted but cannot be reproduced: LiteRT's
 Python API exposes no op profiler; the tool says so in its log instead of inventing numbers.
+
+Split runs (what recent upstream builds offer, and what :meth:`harness.devices.adb.AdbDevice.run_chain`
+uses on a phone without ``jointdnn_chain_runner``):
+
+* ``--input_layer=NAMES --input_layer_shape=SHAPES --input_layer_value_files=NAME:PATH,...`` feeds raw
+  tensor bytes from device files. As upstream: every name in the value files must be listed in
+  ``--input_layer`` (else ``FATAL: Cannot find the corresponding input_layer name(...)``), names and
+  shapes must pair up, ``::`` escapes a ``:`` inside a name, a name that differs from the model's tensor
+  name only warns, and a file whose size is not the tensor's byte size aborts the tool
+  (``FATAL: The size of PATH is N bytes. It should be M bytes.``, exit status 134 = SIGABRT);
+* ``--output_filepath=PATH`` writes, at benchmark end, the raw bytes of every output tensor of the last
+  invoke, concatenated in output order (upstream's ``OutputSaver`` listener);
+* ``--help`` prints ``tflite::Flags::Usage`` (``--name=default  type  optional  help``) on stderr with an
+  ``ERROR:`` prefix and exits 1, as upstream does, so a harness can detect the flags a build supports.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import sys
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from harness.devices.slowdown import ComputePadding
 from harness.emulator.process import Process
-from harness.emulator.programs.flags import Flag, FlagError, parse_flags
+from harness.emulator.programs.flags import Flag, FlagError, parse_flags, usage
 from models.benchmark import LoopListener, LoopSettings, run_loop
 
 __all__ = ["FLAGS", "benchmark_model", "format_stat"]
 
-FLAGS = [
-    Flag("graph", str, "", "path to the .tflite model"),
-    Flag("num_threads", int, -1, "number of threads (-1: the runtime's default, 1 on this device)"),
+FLAGS = [  # upstream's order: BenchmarkModel's flags, BenchmarkTfLiteModel's, then the delegates'
     Flag("num_runs", int, 50, "expected number of runs, see also min_secs, max_secs"),
-    Flag("min_secs", float, 1.0, "minimum number of seconds to rerun for"),
-    Flag("max_secs", float, 150.0, "maximum number of seconds to rerun for"),
+    Flag(
+        "min_secs",
+        float,
+        1.0,
+        "minimum number of seconds to rerun for, potentially making the actual number of runs to be greater than num_runs",
+    ),
+    Flag(
+        "max_secs",
+        float,
+        150.0,
+        "maximum number of seconds to rerun for, potentially making the actual number of runs to be less than num_runs",
+    ),
     Flag("run_delay", float, -1.0, "delay between runs in seconds"),
-    Flag("warmup_runs", int, 1, "minimum number of warm-up runs"),
-    Flag("warmup_min_secs", float, 0.5, "minimum number of seconds of warm-up"),
+    Flag("num_threads", int, -1, "number of threads (-1: the runtime's default, 1 on this device)"),
+    Flag("use_caching", bool, False, "enable caching of prepacked weights matrices in matrix multiplication"),
+    Flag("benchmark_name", str, "", "benchmark name"),
+    Flag("output_prefix", str, "", "benchmark output prefix"),
+    Flag("warmup_runs", int, 1, "minimum number of runs performed on initialization"),
+    Flag("warmup_min_secs", float, 0.5, "minimum number of seconds to rerun for during warm-up"),
+    Flag("verbose", bool, False, "whether to log parameters whose values are not set"),
+    Flag("report_peak_memory_footprint", bool, False, "report the peak memory footprint"),
+    Flag("graph", str, "", "graph file name"),
+    Flag("input_layer", str, "", "input layer names"),
+    Flag("input_layer_shape", str, "", "input layer shape"),
+    Flag(
+        "input_layer_value_range",
+        str,
+        "",
+        "value ranges of integer input layers: name,low,high items separated by ':'",
+    ),
+    Flag(
+        "input_layer_value_files",
+        str,
+        "",
+        "raw value files of input layers: name:path items separated by ','; '::' escapes a ':' in a name; a file holds exactly the tensor's bytes",
+    ),
+    Flag("allow_fp16", bool, False, "allow fp16"),
+    Flag("require_full_delegation", bool, False, "require delegate to run the entire graph"),
+    Flag("enable_op_profiling", bool, False, "enable op profiling"),
+    Flag("max_profiling_buffer_entries", int, 1024, "max initial profiling buffer entries"),
+    Flag("profiling_output_csv_file", str, "", "file path to export profile data as CSV"),
+    Flag("print_preinvoke_state", bool, False, "print the interpreter state before invoking"),
+    Flag("print_postinvoke_state", bool, False, "print the interpreter state after the runs"),
+    Flag("output_filepath", str, "", "file path to export the output tensors to as raw binary data"),
+    Flag("signature_to_run_for", str, "", "signature to benchmark when the model has several"),
+    Flag("enable_platform_tracing", bool, False, "enable platform-wide tracing"),
+    Flag("help", bool, False, "print out all supported flags if true"),
     Flag(
         "use_xnnpack", bool, False, "explicitly apply the XNNPACK delegate (false disables the default one)"
     ),
-    Flag("enable_op_profiling", bool, False, "enable op profiling"),
-    Flag("max_profiling_buffer_entries", int, 1024, "max profiling buffer entries"),
-    Flag("profiling_output_csv_file", str, "", "file to write op profiling to"),
-    Flag("benchmark_name", str, "", "benchmark name"),
-    Flag("output_prefix", str, "", "benchmark output prefix"),
-    Flag("verbose", bool, False, "log all parameter values"),
-    Flag("report_peak_memory_footprint", bool, False, "report the peak memory footprint"),
     Flag("use_gpu", bool, False, "use the GPU delegate (not available on this device)"),
     Flag("use_nnapi", bool, False, "use NNAPI (not available on this device)"),
-    Flag("allow_fp16", bool, False, "allow fp16"),
-    Flag("input_layer", str, "", "input layer names"),
-    Flag("input_layer_shape", str, "", "input layer shapes"),
-    Flag("input_layer_value_range", str, "", "input value ranges"),
-    Flag("require_full_delegation", bool, False, "require full delegation"),
-    Flag("enable_platform_tracing", bool, False, "enable platform tracing"),
-    Flag("print_preinvoke_state", bool, False, "print pre-invoke state"),
-    Flag("print_postinvoke_state", bool, False, "print post-invoke state"),
 ]
 _LOGGED_PARAMS = [  # flag -> log label, in the real tool's order (logged when set or with --verbose)
     ("num_runs", "Min num runs"),
@@ -81,7 +122,11 @@ _LOGGED_PARAMS = [  # flag -> log label, in the real tool's order (logged when s
     ("warmup_runs", "Min warmup runs"),
     ("warmup_min_secs", "Min warmup runs duration (seconds)"),
     ("graph", "Graph"),
+    ("input_layer", "Input layers"),
+    ("input_layer_shape", "Input shapes"),
+    ("input_layer_value_files", "Input value files"),
     ("enable_op_profiling", "Enable op profiling"),
+    ("output_filepath", "File path to export outputs layer to"),
     ("use_xnnpack", "Use xnnpack"),
 ]
 
@@ -128,13 +173,83 @@ def _rss_mb() -> float:
         return 0.0
 
 
+class _Abort(Exception):
+    """The tool stops: ``ERROR`` returns 1 after "Benchmarking failed."; ``FATAL`` aborts (status 134)."""
+
+    def __init__(self, message: str, level: str = "ERROR"):
+        super().__init__(message)
+        self.level = level
+
+
+@dataclass
+class _InputLayer:
+    """One ``--input_layer`` entry with its shape and, from ``--input_layer_value_files``, its file."""
+
+    name: str
+    shape: list[int]
+    value_file: str = ""
+
+
+def _split_name_and_file(item: str) -> tuple[str, str]:
+    """``NAME:PATH`` with ``::`` standing for a ``:`` inside either part (upstream's splitting rule)."""
+    delim = -1
+    i = 0
+    while i < len(item) - 1:
+        if item[i] == ":":
+            if item[i + 1] == ":":
+                i += 1
+            elif delim == -1:
+                delim = i
+            else:
+                raise _Abort(f"{item} contains more than one delimiter.")
+        i += 1
+    if delim == -1:
+        raise _Abort(f"{item} doesn't contain any delimiter.")
+    return item[:delim].replace("::", ":"), item[delim + 1 :].replace("::", ":")
+
+
+def _input_layers(values: dict[str, Any]) -> list[_InputLayer]:
+    """``--input_layer``/``--input_layer_shape``/``--input_layer_value_files`` as upstream pairs them."""
+    names_text, shapes_text = values["input_layer"], values["input_layer_shape"]
+    names = names_text.split(",") if names_text else []
+    shapes = shapes_text.split(":") if shapes_text else []
+    if len(names) != len(shapes):
+        raise _Abort(
+            f"The number of items in --input_layer_shape ({shapes_text}, with {len(shapes)} items) must match "
+            f"the number of items in --input_layer ({names_text}, with {len(names)} items). For example "
+            "--input_layer=input1,input2 --input_layer_shape=1,224,224,4:1,20"
+        )
+    layers: list[_InputLayer] = []
+    for name, shape_text in zip(names, shapes, strict=True):
+        try:
+            shape = [int(d) for d in shape_text.split(",")] if shape_text else []
+        except ValueError:
+            raise _Abort(f"Incorrect size string specified: {shape_text}", "FATAL") from None
+        if -1 in shape:
+            raise _Abort(
+                "Any unknown sizes in the shapes (-1's) must be replaced with the size you want to benchmark with."
+            )
+        layers.append(_InputLayer(name, shape))
+    files_text = values["input_layer_value_files"]
+    for item in files_text.split(",") if files_text else []:
+        try:
+            name, path = _split_name_and_file(item)
+        except _Abort as exc:
+            raise _Abort(f"{exc}\nERROR: Wrong input value file item specified: {item}\nERROR: 1") from None
+        match = next((layer for layer in layers if layer.name == name), None)
+        if match is None:
+            raise _Abort(
+                f"Cannot find the corresponding input_layer name({name}) in --input_layer as {names_text}",
+                "FATAL",
+            )
+        match.value_file = path
+    return layers
+
+
 class _Runner:
-    """One loaded model with random inputs (:func:`models.benchmark.random_tensor`); ``invoke`` runs it once."""
+    """One loaded model, inputs from value files or random (:func:`models.benchmark.random_tensor`)."""
 
     def __init__(self, model: bytes, threads: int, use_default_delegates: bool):
-        import numpy as np
-
-        from models.benchmark import random_tensor
         from models.runtime import interpreter_class
 
         cls = interpreter_class()
@@ -143,14 +258,56 @@ class _Runner:
         if not use_default_delegates and resolver is not None:  # LiteRT and tf.lite have it
             kwargs["experimental_op_resolver_type"] = resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES
         self.interpreter = cls(**kwargs)
+
+    def prepare(self, layers: list[_InputLayer], read: Any, log: Any) -> None:
+        """Check and apply ``--input_layer*`` (upstream's Init + PrepareInputData), then set the inputs."""
+        import numpy as np
+
+        from models.benchmark import random_tensor
+
+        details = self.interpreter.get_input_details()
+        if layers and len(layers) != len(details):
+            raise _Abort(f"Inputs mismatch: Model inputs #:{len(layers)} expected: {len(details)}", "FATAL")
+        for layer, detail in zip(layers, details, strict=False):
+            if layer.name != detail["name"]:
+                log(
+                    f"Tensor # {detail['index']} is named {detail['name']} but flags call it {layer.name}",
+                    "WARN",
+                )
+            if len(layer.shape) != len(detail["shape"]):
+                raise _Abort(
+                    f"Input tensor #{detail['index']} should have {len(detail['shape'])} dimensions!"
+                )
+        for layer, detail in zip(layers, details, strict=False):
+            self.interpreter.resize_tensor_input(detail["index"], layer.shape)
         self.interpreter.allocate_tensors()
         rng = np.random.default_rng(0)
-        for detail in self.interpreter.get_input_details():
-            data = random_tensor(tuple(detail["shape"]), np.dtype(detail["dtype"]), rng)
-            self.interpreter.set_tensor(detail["index"], data)
+        for position, detail in enumerate(self.interpreter.get_input_details()):
+            shape, dtype = tuple(int(d) for d in detail["shape"]), np.dtype(detail["dtype"])
+            path = layers[position].value_file if layers else ""
+            if not path:
+                self.interpreter.set_tensor(detail["index"], random_tensor(shape, dtype, rng))
+                continue
+            try:
+                data = read(path)
+            except OSError:
+                raise _Abort(f"Failed to read the input_layer_value_file:{path}", "FATAL") from None
+            nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+            if len(data) != nbytes:
+                raise _Abort(
+                    f"The size of {path} is {len(data)} bytes. It should be {nbytes} bytes.", "FATAL"
+                )
+            self.interpreter.set_tensor(detail["index"], np.frombuffer(data, dtype).reshape(shape))
 
     def invoke(self) -> None:
         self.interpreter.invoke()
+
+    def output_bytes(self) -> bytes:
+        """Raw bytes of every output tensor, concatenated in output order (upstream's ``OutputSaver``)."""
+        return b"".join(
+            self.interpreter.get_tensor(detail["index"]).tobytes()
+            for detail in self.interpreter.get_output_details()
+        )
 
 
 class _ToolListener(LoopListener):
@@ -192,17 +349,24 @@ def _logger(p: Process) -> Any:
 def benchmark_model(p: Process) -> int:
     """The program's entry point: ``benchmark_model --graph=model.tflite [--flags]``."""
     log = _logger(p)
-    if any(a in ("--help", "-h", "--helpfull") for a in p.argv[1:]):
-        p.err("usage: benchmark_model --graph=<model.tflite> [flags]\nFlags:\n")
-        p.err("".join(f"\t--{f.name}={_param(f.default)}\t{f.help}\n" for f in FLAGS))
-        return 1
     log("STARTING!")
+    help_asked = p.argv[1:2] == ["--help"]  # upstream: a bare --help as first argument, or --help=true
     try:
-        values, given = parse_flags(p.argv[1:], FLAGS)
+        values, given = parse_flags([a for a in p.argv[1:] if a != "--help"], FLAGS)
     except FlagError as exc:
         log(str(exc), "ERROR")
+        if str(exc).startswith("Unconsumed"):
+            log("Benchmarking failed.", "ERROR")
+            return 1
+        values, given, help_asked = {}, set(), True  # a value that does not parse: upstream prints usage
+    if help_asked or values.get("help"):
+        log(usage(p.argv[0], FLAGS).rstrip("\n"), "ERROR")
         log("Benchmarking failed.", "ERROR")
         return 1
+    try:
+        layers = _input_layers(values)
+    except _Abort as exc:
+        return _abort(p, exc)
     log(f"Log parameter values verbosely: [{int(values['verbose'])}]")
     for name, label in _LOGGED_PARAMS:
         if name in given or values["verbose"]:
@@ -237,6 +401,14 @@ def benchmark_model(p: Process) -> int:
         log(f"Failed to construct interpreter: {str(exc).splitlines()[0] if str(exc) else exc!r}", "ERROR")
         log("Benchmarking failed.", "ERROR")
         return 1
+    try:
+        runner.prepare(layers, lambda path: p.system.fs.read_bytes(path, p.cwd), log)
+    except _Abort as exc:
+        return _abort(p, exc)
+    except (ValueError, RuntimeError) as exc:
+        log("Failed to allocate tensors!" + (f" ({str(exc).splitlines()[0]})" if str(exc) else ""), "ERROR")
+        log("Benchmarking failed.", "ERROR")
+        return 1
     log("Initialized TensorFlow Lite runtime.")
     if use_default_delegates:
         log("Created TensorFlow Lite XNNPACK delegate for CPU.")
@@ -265,6 +437,9 @@ def benchmark_model(p: Process) -> int:
     warmup, inference = listener.phases.get("warmup", []), listener.phases.get("measured", [])
     if p.cancel.is_set():
         return 130
+    if values["output_filepath"]:  # OutputSaver: at benchmark end; a file it cannot open is skipped
+        with contextlib.suppress(OSError):
+            p.system.fs.write_bytes(values["output_filepath"], runner.output_bytes(), p.cwd)
     if values["enable_op_profiling"]:
         log(
             "Op profiling was requested, but the emulated device's LiteRT runtime has no op profiler; "
@@ -286,3 +461,12 @@ def benchmark_model(p: Process) -> int:
         f"overall={_num(_rss_mb() - rss_start)}"
     )
     return 0
+
+
+def _abort(p: Process, exc: _Abort) -> int:
+    """Log how the tool stops: ``FATAL`` aborts (SIGABRT, status 134), ``ERROR`` fails with 1."""
+    _logger(p)(str(exc), exc.level)
+    if exc.level == "FATAL":
+        return 134  # 128 + SIGABRT, as the shell reports std::abort()
+    _logger(p)("Benchmarking failed.", "ERROR")
+    return 1
