@@ -65,6 +65,25 @@ class ProfileRow:
     backward_ms: float = math.nan  # gradient of the segment (training)
     backward_energy_mj: float = math.nan
     param_bytes: int = 0  # bytes of the segment's trainable weights (float32)
+    # How the row was measured and the device state around it (harness.devices.telemetry); empty / NaN
+    # where the device cannot say. "big" = the CPU cluster with the highest hardware maximum frequency.
+    energy_source: str = ""  # battery | power-model | "" (no valid energy: none, or charging)
+    cpu_governor: str = ""  # "schedutil", or per cluster "0-3:schedutil;4-7:performance"
+    cpu_freq_khz: str = ""  # per cluster "CPUs:min/cur/max" (kHz) after the unit, ";"-separated
+    big_cpu_max_khz_start: float = math.nan  # big cluster's scaling_max_freq before the unit (kHz)
+    big_cpu_max_khz_end: float = math.nan  # ... after it (below big_cpu_hw_max_khz: thermally capped)
+    big_cpu_hw_max_khz: float = math.nan  # big cluster's cpuinfo_max_freq (kHz)
+    temp_c_start: float = math.nan  # hottest thermal zone before the unit (°C)
+    temp_c_end: float = math.nan  # ... after it (°C)
+    thermal_zones_c: str = ""  # every zone after the unit, "type:°C;..."
+    battery_status: str = ""  # sysfs status after the unit (Charging, Discharging, Full, Not charging)
+    charging: bool = False  # a charger fed the battery: battery energy is invalid (NaN)
+    throttled: bool = False  # the big cluster's frequency cap was below its maximum, or changed
+    state_notes: str = ""  # what changed during the unit, "; "-separated (the warnings)
+    cooldown_s: float = 0.0  # seconds the cooldown gate waited before the unit
+    taskset_mask: str = ""  # CPU affinity mask (hex) the runner was pinned to
+    runner_binary: str = ""  # identity of the runner binary ("sha256:<16 hex>") or the interpreter
+    runner_command: str = ""  # the runner's command line (benchmark_model flags)
 
 
 COLUMNS: list[str] = [f.name for f in fields(ProfileRow)]
@@ -72,6 +91,10 @@ COLUMNS: list[str] = [f.name for f in fields(ProfileRow)]
 REQUIRED_COLUMNS: list[str] = [
     f.name for f in fields(ProfileRow) if f.default is MISSING and f.default_factory is MISSING
 ]
+
+
+# a column missing from an older CSV is filled with its field's default (NaN, "", 0, False)
+_FILL = {f.name: f.default for f in fields(ProfileRow) if f.default is not MISSING}
 
 
 @dataclass(frozen=True)
@@ -186,7 +209,7 @@ def read_profile(path: Path) -> pd.DataFrame:
         raise ProfileError(f"profile {path} lacks columns {', '.join(missing)}")
     for column in COLUMNS:
         if column not in frame.columns:
-            frame[column] = math.nan if column.startswith("backward") else 0
+            frame[column] = _FILL.get(column, 0)
     return frame
 
 

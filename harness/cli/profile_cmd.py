@@ -119,6 +119,20 @@ def profile(
     out: Annotated[Path, typer.Option("--out", help="root of the measured profiles")] = Path(
         "device_profiles/measured"
     ),
+    cooldown_temp: Annotated[
+        float | None,
+        typer.Option(
+            "--cooldown-temp", help="before each unit, wait until the hottest thermal zone is <= C (°C)"
+        ),
+    ] = None,
+    cooldown_s: Annotated[
+        float | None,
+        typer.Option(
+            "--cooldown-s",
+            min=0.0,
+            help="with --cooldown-temp: the longest wait per unit (default 300 s); alone: a pause before each unit",
+        ),
+    ] = None,
 ) -> None:
     """Export MODEL's segments (cached), push them, and time every segment and the whole model.
 
@@ -149,6 +163,8 @@ def profile(
         measure_energy=energy,
         backward=backward,
         force=force,
+        cooldown_temp_c=cooldown_temp,
+        cooldown_s=cooldown_s,
     )
 
     def resume_hint(dev: Device) -> str:
@@ -171,6 +187,14 @@ def profile(
                 f"{result.device}: {len(result.measured)} measured, {len(result.skipped)} already there "
                 f"-> {result.csv_path}"
             )
+            throttled = sum(row.throttled for row in result.rows)
+            if result.warnings:
+                console.print(
+                    f"[yellow]warning:[/] {result.device}: {len(result.warnings)} of {len(result.rows)} units "
+                    f"changed device state ({throttled} throttled); see the columns throttled, state_notes",
+                    highlight=False,
+                    soft_wrap=True,
+                )
     if failures:
         for failure in failures[1:]:
             console.print(f"[bold red]error:[/] {failure}", highlight=False, soft_wrap=True)

@@ -52,6 +52,7 @@ from harness.devices.battery import (
     parse_battery_reading,
 )
 from harness.devices.benchmark_output import parse_benchmark_output
+from harness.devices.telemetry import STATE_COMMAND, DeviceState, parse_state
 from harness.specs import DeviceSpec
 from models.bundle import MANIFEST_NAME, check_file_hash, file_sha256, read_manifest
 from models.errors import (
@@ -167,6 +168,8 @@ class AdbDevice:
         self._idle_at = -math.inf
         self._sign = 0  # calibrated discharge sign, 0 = not yet
         self._energy_source: EnergySource = ""  # of the last benchmark
+        self.last_command: list[str] = []  # the last benchmark_model command line (profile rows)
+        self._runner_digest: str | None = None  # sha256 of the device's benchmark_model, once read
 
     # ------------------------------------------------------------------ selection and transport
 
@@ -492,7 +495,7 @@ class AdbDevice:
     @property
     def capabilities(self) -> DeviceCapabilities:
         """A fuel gauge to sample; no backward-pass timing yet (``benchmark_model`` runs forward only)."""
-        return DeviceCapabilities(backward=False, battery=True)
+        return DeviceCapabilities(backward=False, battery=True, telemetry=True)
 
     @property
     def last_energy_source(self) -> EnergySource:
@@ -534,6 +537,7 @@ class AdbDevice:
             args = ["taskset", settings.taskset_mask, *args]
         timeout = settings.max_secs + 60.0
         self._energy_source = ""
+        self.last_command = args
         if not measure_energy:
             started = time.perf_counter()
             result = self.shell(args, timeout_s=timeout)
@@ -626,6 +630,19 @@ class AdbDevice:
         if self.power_spec is not None:
             energy = sum(self.power_spec.compute_energy_mj(ms, threads) for ms in segment_ms)
         return ChainRun(output, segment_ms, energy)
+
+    def device_state(self) -> DeviceState:
+        """Clocks, temperatures and power supply in ONE shell command (:data:`STATE_COMMAND`)."""
+        started = time.monotonic()
+        result = self.shell(["sh", "-c", STATE_COMMAND])  # grep exits 2 when some file is unreadable
+        return parse_state(result.stdout, (started + time.monotonic()) / 2)
+
+    def runner_info(self) -> tuple[str, str]:
+        """(``sha256:<16 hex>`` of the device's benchmark_model, the last benchmark's command line)."""
+        if self._runner_digest is None:
+            self._runner_digest = self.remote_sha256([BENCHMARK_REMOTE]).get(BENCHMARK_REMOTE, "")
+        digest = self._runner_digest
+        return (f"sha256:{digest[:16]}" if digest else ""), " ".join(self.last_command)
 
     def close(self) -> None:
         """Nothing to release: every command opens its own adb connection."""
