@@ -21,7 +21,12 @@ __all__ = ["register"]
 
 
 def _open_devices(
-    spec: str, *, benchmark_binary: Path | None, power_profile: str, energy_window_s: float
+    spec: str,
+    *,
+    benchmark_binary: Path | None,
+    power_profile: str,
+    energy_window_s: float,
+    perfetto: bool = False,
 ) -> list[Device]:
     """``local`` -> LocalDevice; ``all`` -> every ready adb device; else one adb serial (or ANDROID_SERIAL)."""
     from harness.devices.adb import AdbDevice, list_serials
@@ -42,6 +47,7 @@ def _open_devices(
             benchmark_binary=benchmark_binary,
             power_spec=profile,
             energy_window_s=energy_window_s,
+            perfetto=perfetto,
         )
         for serial in serials
     ]
@@ -133,6 +139,13 @@ def profile(
             help="with --cooldown-temp: the longest wait per unit (default 300 s); alone: a pause before each unit",
         ),
     ] = None,
+    perfetto: Annotated[
+        bool,
+        typer.Option(
+            "--perfetto/--no-perfetto",
+            help="adb: energy from Perfetto power rails / battery counters (falls back to sysfs sampling)",
+        ),
+    ] = False,
 ) -> None:
     """Export MODEL's segments (cached), push them, and time every segment and the whole model.
 
@@ -148,7 +161,11 @@ def profile(
         raise UsageError(f"unknown quantization {quant!r}; choose fp32, fp16 or int8")
     console = Console(stderr=True)
     devices = _open_devices(
-        device, benchmark_binary=benchmark_binary, power_profile=power_profile, energy_window_s=energy_window
+        device,
+        benchmark_binary=benchmark_binary,
+        power_profile=power_profile,
+        energy_window_s=energy_window,
+        perfetto=perfetto,
     )
     with console.status(f"exporting {model} ({quant}) through the artifact cache"):
         bundle_dir = export_for_profiling(model, quant, bundle_root)

@@ -46,7 +46,7 @@ from harness.devices.battery import (
     BatterySampler,
     PowerSample,
     battery_unplugged,
-    calibrate_sign,
+    discharge_factor,
     energy_per_inference_mj,
     excess_power_mw,
     parse_battery_reading,
@@ -148,6 +148,7 @@ class AdbDevice:
         energy_window_s: float = 1.0,
         sample_period_s: float = 0.02,
         client: adbutils.AdbClient | None = None,
+        perfetto: bool = False,
     ):
         self._client = client or adb_client()
         self.retry = retry or RetryPolicy()
@@ -166,10 +167,11 @@ class AdbDevice:
         self._unplug_depth = 0
         self._idle: list[PowerSample] = []
         self._idle_at = -math.inf
-        self._sign = 0  # calibrated discharge sign, 0 = not yet
+        self._sign = 0.0  # calibrated discharge factor (sign x unit scale), 0 = not yet
         self._energy_source: EnergySource = ""  # of the last benchmark
         self.last_command: list[str] = []  # the last benchmark_model command line (profile rows)
         self._runner_digest: str | None = None  # sha256 of the device's benchmark_model, once read
+        self.perfetto = perfetto  # energy from Perfetto rails / battery counters (harness.devices.perfetto)
 
     # ------------------------------------------------------------------ selection and transport
 
@@ -482,8 +484,8 @@ class AdbDevice:
             sampler = BatterySampler(self.read_battery, period_s=self.sample_period_s)
             self._idle = sampler.collect(max(0.25, 12 * self.sample_period_s))
             self._idle_at = time.monotonic()
-            if self._sign == 0:
-                self._sign = calibrate_sign(self._idle)
+            if self._sign == 0:  # sign and unit (µA or mA) of this fuel gauge
+                self._sign = discharge_factor([s.current_ua for s in self._idle])
         return self._idle
 
     # ------------------------------------------------------------------ running
@@ -544,6 +546,8 @@ class AdbDevice:
             stats = self._parse(result, args)
             stats.wall_s = time.perf_counter() - started
             return stats
+        if self.perfetto and (traced := self._benchmark_perfetto(args, settings)) is not None:
+            return traced
         with self.energy_session():
             idle = self._idle_baseline()
             with BatterySampler(self.read_battery, period_s=self.sample_period_s, streams=2) as sampler:
@@ -568,6 +572,38 @@ class AdbDevice:
         else:
             self._energy_source = ""
             return stats
+        return stats.with_energy(energy, power)
+
+    def _benchmark_perfetto(self, args: list[str], settings: BenchmarkSettings) -> BenchmarkStats | None:
+        """The benchmark inside a Perfetto power trace; None (and perfetto off) where that gives nothing."""
+        from harness.devices.perfetto import capture_power_trace, window_excess_mw
+
+        with self.energy_session(), capture_power_trace(self) as capture:
+            if not capture.started:
+                result = None
+            else:
+                started = time.monotonic()
+                result = self.shell(args, timeout_s=settings.max_secs + 60.0)
+                wall_s = time.monotonic() - started
+        window = None
+        if capture.trace is not None:
+            window = window_excess_mw(capture.trace, capture.idle, capture.run)
+        if result is None or window is None or window.excess_mw <= 0:
+            log.warning(
+                "%s: no Perfetto power data (%s); sampling the fuel gauge instead",
+                self.serial,
+                capture.error or "no drain visible",
+            )
+            self.perfetto = False
+            return None  # the unit is measured again with sysfs sampling
+        stats = self._parse(result, args)
+        stats.wall_s = wall_s
+        self._energy_source = "perfetto-rails" if window.source == "perfetto-rails" else "perfetto-battery"
+        run_s = (capture.run[1] - capture.run[0]) / 1e9
+        energy = energy_per_inference_mj(
+            window.excess_mw, run_s, stats.count + (stats.warmup_count or settings.warmup_runs)
+        )
+        power = energy / stats.mean_ms * 1e3 if stats.mean_ms > 0 else window.excess_mw
         return stats.with_energy(energy, power)
 
     def _parse(self, result: ShellResult, args: list[str]) -> BenchmarkStats:

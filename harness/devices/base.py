@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 DeviceKind = Literal["local", "adb"]
-EnergySource = Literal["battery", "power-model", ""]  # "" = no energy figure
+EnergySource = Literal["battery", "power-model", "perfetto-rails", "perfetto-battery", ""]  # "" = none
 
 
 def device_slug(text: str) -> str:

@@ -35,6 +35,7 @@ T = TypeVar("T")
 
 __all__ = ["CHARGER_MW", "Battery"]
 
+_THERMAL_STEP_S = 0.005  # s: how stale the throttle state may be when a runner asks for its slowdown
 CHARGER_MW = 2500.0  # mW delivered by the emulated USB charger (5 V x 500 mA)
 _STATUS_CODES = {"Unknown": 1, "Charging": 2, "Discharging": 3, "Not charging": 4, "Full": 5}
 
@@ -122,8 +123,15 @@ class Battery:
             return read(self.thermal)
 
     def compute_slowdown(self) -> float:
-        """The spec's ``compute_slowdown`` divided by the frequency ratio (slower while throttled)."""
-        return self.thermal_reading(lambda thermal: self.spec.compute_slowdown / thermal.freq_ratio)
+        """The spec's ``compute_slowdown`` divided by the frequency ratio (slower while throttled).
+
+        Asked at every inference, so it is cheap: the model is advanced (under the lock) at most every
+        :data:`_THERMAL_STEP_S`; in between the last state is read (plain attribute reads).
+        """
+        if self._clock() - self._last_s >= _THERMAL_STEP_S:
+            with self._lock:
+                self._advance()
+        return self.spec.compute_slowdown / self.thermal.freq_ratio
 
     def attach_charger(self, attached: bool = True) -> None:
         """Connect (or remove) a charger that ``dumpsys battery unplug`` cannot cut (a USB cable)."""
