@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from harness.links import radio
 from models.errors import SpecError, UnknownLinkError
 
 __all__ = [
+    "CpuClusterSpec",
     "DeviceSpec",
     "LinkSpec",
     "builtin_profiles_dir",
@@ -62,6 +63,15 @@ class LinkSpec(BaseModel):
         return self.model_copy(update={"up_mbps": up_mbps, "down_mbps": down_mbps or self.down_mbps})
 
 
+class CpuClusterSpec(BaseModel):
+    """One CPU cluster (CPUs sharing a clock) as cpufreq shows it: frequency range and governor."""
+
+    cpus: int = Field(ge=1)  # CPUs in the cluster; clusters are numbered in order (cpu0.. first)
+    min_khz: int = Field(gt=0)  # cpuinfo_min_freq
+    max_khz: int = Field(gt=0)  # cpuinfo_max_freq
+    governor: str = "schedutil"
+
+
 class DeviceSpec(BaseModel):
     """A device's facts and power model (mW); energy in mJ = mW * s."""
 
@@ -83,6 +93,31 @@ class DeviceSpec(BaseModel):
     # while drawing compute power, and report the padded time; a real phone over ADB ignores it.
     compute_slowdown: float = Field(default=1.0, ge=1.0)
     source: str = ""
+    # Emulation only (the emulated Android device's cpufreq and thermal sysfs trees; a real phone ignores
+    # them). CPU clusters in cpu order; empty = one cluster of cpu_count CPUs at 300 MHz..2.4 GHz.
+    cpu_clusters: list[CpuClusterSpec] = Field(default_factory=list)
+    # First-order RC thermal model of the SoC: C dT/dt = P - (T - ambient) / R, P = the load power (W).
+    ambient_c: float = 25.0
+    thermal_resistance_c_per_w: float = Field(default=10.0, gt=0)  # steady rise per watt (°C/W)
+    thermal_capacitance_j_per_c: float = Field(default=6.0, gt=0)  # heat capacity (J/°C); tau = R*C s
+    trip_c: float = 85.0  # above this the frequency cap drops (thermal throttling)
+    trip_hysteresis_c: float = Field(default=5.0, ge=0)  # the cap comes back below trip_c - this
+    throttled_freq_ratio: float = Field(default=0.5, gt=0, le=1)  # frequency cap / max while throttled
+
+    @model_validator(mode="after")
+    def _clusters_cover_cpus(self) -> DeviceSpec:
+        if self.cpu_clusters and sum(c.cpus for c in self.cpu_clusters) != self.cpu_count:
+            raise ValueError(
+                f"cpu_clusters hold {sum(c.cpus for c in self.cpu_clusters)} CPUs, cpu_count is {self.cpu_count}"
+            )
+        for cluster in self.cpu_clusters:
+            if cluster.min_khz > cluster.max_khz:
+                raise ValueError(f"cpu cluster min_khz {cluster.min_khz} exceeds max_khz {cluster.max_khz}")
+        return self
+
+    def clusters(self) -> list[CpuClusterSpec]:
+        """The CPU clusters, in cpu order (one default cluster when the spec names none)."""
+        return self.cpu_clusters or [CpuClusterSpec(cpus=self.cpu_count, min_khz=300_000, max_khz=2_400_000)]
 
     def compute_power_mw(self, threads: int = 1) -> float:
         """Power above idle while ``threads`` inference threads compute."""

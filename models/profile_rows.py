@@ -75,6 +75,25 @@ class ProfileRow:
     # beyond the chain times of its segments; NaN when not measured (counted as 0).
     overhead_ms: float = math.nan
     overhead_method: str = ""  # how chain_ms_median and overhead_ms were measured, in words
+    # How the row was measured and the device state around it (harness.devices.telemetry); empty / NaN
+    # where the device cannot say. "big" = the CPU cluster with the highest hardware maximum frequency.
+    energy_source: str = ""  # battery | power-model | "" (no valid energy: none, or charging)
+    cpu_governor: str = ""  # "schedutil", or per cluster "0-3:schedutil;4-7:performance"
+    cpu_freq_khz: str = ""  # per cluster "CPUs:min/cur/max" (kHz) after the unit, ";"-separated
+    big_cpu_max_khz_start: float = math.nan  # big cluster's scaling_max_freq before the unit (kHz)
+    big_cpu_max_khz_end: float = math.nan  # ... after it (below big_cpu_hw_max_khz: thermally capped)
+    big_cpu_hw_max_khz: float = math.nan  # big cluster's cpuinfo_max_freq (kHz)
+    temp_c_start: float = math.nan  # hottest thermal zone before the unit (°C)
+    temp_c_end: float = math.nan  # ... after it (°C)
+    thermal_zones_c: str = ""  # every zone after the unit, "type:°C;..."
+    battery_status: str = ""  # sysfs status after the unit (Charging, Discharging, Full, Not charging)
+    charging: bool = False  # a charger fed the battery: battery energy is invalid (NaN)
+    throttled: bool = False  # the big cluster's frequency cap was below its maximum, or changed
+    state_notes: str = ""  # what changed during the unit, "; "-separated (the warnings)
+    cooldown_s: float = 0.0  # seconds the cooldown gate waited before the unit
+    taskset_mask: str = ""  # CPU affinity mask (hex) the runner was pinned to
+    runner_binary: str = ""  # identity of the runner binary ("sha256:<16 hex>") or the interpreter
+    runner_command: str = ""  # the runner's command line (benchmark_model flags)
 
 
 COLUMNS: list[str] = [f.name for f in fields(ProfileRow)]
@@ -82,6 +101,10 @@ COLUMNS: list[str] = [f.name for f in fields(ProfileRow)]
 REQUIRED_COLUMNS: list[str] = [
     f.name for f in fields(ProfileRow) if f.default is MISSING and f.default_factory is MISSING
 ]
+
+
+# a column missing from an older CSV is filled with its field's default (NaN, "", 0, False)
+_FILL = {f.name: f.default for f in fields(ProfileRow) if f.default is not MISSING}
 
 
 @dataclass(frozen=True)

@@ -22,14 +22,23 @@ def start(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (loopback unless told)."),
     root: Path | None = typer.Option(None, "--root", help="Keep the device image in this folder."),
     register: bool = typer.Option(True, "--register/--no-register", help="Run `adb connect` to it."),
+    as_emulator: bool = typer.Option(
+        False,
+        "--as-emulator",
+        help="Listen on the emulator port range (5555-5585) so adb lists it as emulator-NNNN, like an AVD.",
+    ),
 ) -> None:
     """Start the device, `adb connect` to it, and serve until Ctrl-C (then `adb disconnect`)."""
     from harness.emulator import EmulatedDevice
 
     stop = threading.Event()
-    with EmulatedDevice(profile, host=host, port=port, root_dir=root, register=register) as device:
+    with EmulatedDevice(
+        profile, host=host, port=port, root_dir=root, register=register, as_emulator=as_emulator
+    ) as device:
         typer.echo(f"emulated {device.spec.name} ({device.spec.model}) listening on {device.serial}")
-        if register:
+        if as_emulator:
+            typer.echo(f"listed by the adb server's emulator scan: adb -s {device.serial} shell (or adb -e)")
+        elif register:
             typer.echo(f"registered with the adb server: adb -s {device.serial} shell")
         else:
             typer.echo(f"connect with: adb connect {device.serial}")

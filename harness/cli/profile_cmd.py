@@ -21,7 +21,12 @@ __all__ = ["register"]
 
 
 def _open_devices(
-    spec: str, *, benchmark_binary: Path | None, power_profile: str, energy_window_s: float
+    spec: str,
+    *,
+    benchmark_binary: Path | None,
+    power_profile: str,
+    energy_window_s: float,
+    perfetto: bool = False,
 ) -> list[Device]:
     """``local`` -> LocalDevice; ``all`` -> every ready adb device; else one adb serial (or ANDROID_SERIAL)."""
     from harness.devices.adb import AdbDevice, list_serials
@@ -42,6 +47,7 @@ def _open_devices(
             benchmark_binary=benchmark_binary,
             power_spec=profile,
             energy_window_s=energy_window_s,
+            perfetto=perfetto,
         )
         for serial in serials
     ]
@@ -119,6 +125,27 @@ def profile(
     out: Annotated[Path, typer.Option("--out", help="root of the measured profiles")] = Path(
         "device_profiles/measured"
     ),
+    cooldown_temp: Annotated[
+        float | None,
+        typer.Option(
+            "--cooldown-temp", help="before each unit, wait until the hottest thermal zone is <= C (°C)"
+        ),
+    ] = None,
+    cooldown_s: Annotated[
+        float | None,
+        typer.Option(
+            "--cooldown-s",
+            min=0.0,
+            help="with --cooldown-temp: the longest wait per unit (default 300 s); alone: a pause before each unit",
+        ),
+    ] = None,
+    perfetto: Annotated[
+        bool,
+        typer.Option(
+            "--perfetto/--no-perfetto",
+            help="adb: energy from Perfetto power rails / battery counters (falls back to sysfs sampling)",
+        ),
+    ] = False,
 ) -> None:
     """Export MODEL's segments (cached), push them, and time every segment and the whole model.
 
@@ -134,7 +161,11 @@ def profile(
         raise UsageError(f"unknown quantization {quant!r}; choose fp32, fp16 or int8")
     console = Console(stderr=True)
     devices = _open_devices(
-        device, benchmark_binary=benchmark_binary, power_profile=power_profile, energy_window_s=energy_window
+        device,
+        benchmark_binary=benchmark_binary,
+        power_profile=power_profile,
+        energy_window_s=energy_window,
+        perfetto=perfetto,
     )
     with console.status(f"exporting {model} ({quant}) through the artifact cache"):
         bundle_dir = export_for_profiling(model, quant, bundle_root)
@@ -149,6 +180,8 @@ def profile(
         measure_energy=energy,
         backward=backward,
         force=force,
+        cooldown_temp_c=cooldown_temp,
+        cooldown_s=cooldown_s,
     )
 
     def resume_hint(dev: Device) -> str:
@@ -171,6 +204,14 @@ def profile(
                 f"{result.device}: {len(result.measured)} measured, {len(result.skipped)} already there "
                 f"-> {result.csv_path}"
             )
+            throttled = sum(row.throttled for row in result.rows)
+            if result.warnings:
+                console.print(
+                    f"[yellow]warning:[/] {result.device}: {len(result.warnings)} of {len(result.rows)} units "
+                    f"changed device state ({throttled} throttled); see the columns throttled, state_notes",
+                    highlight=False,
+                    soft_wrap=True,
+                )
     if failures:
         for failure in failures[1:]:
             console.print(f"[bold red]error:[/] {failure}", highlight=False, soft_wrap=True)

@@ -47,7 +47,7 @@ from harness.devices.battery import (
     BatterySampler,
     PowerSample,
     battery_unplugged,
-    calibrate_sign,
+    discharge_factor,
     energy_per_inference_mj,
     excess_power_mw,
     parse_battery_reading,
@@ -62,6 +62,7 @@ from harness.devices.split_run import (
     stage_command,
     supports_split_flags,
 )
+from harness.devices.telemetry import STATE_COMMAND, DeviceState, parse_state
 from harness.specs import DeviceSpec
 from models.bundle import MANIFEST_NAME, BundleManifest, check_file_hash, file_sha256, read_manifest
 from models.errors import (
@@ -158,6 +159,7 @@ class AdbDevice:
         energy_window_s: float = 1.0,
         sample_period_s: float = 0.02,
         client: adbutils.AdbClient | None = None,
+        perfetto: bool = False,
     ):
         self._client = client or adb_client()
         self.retry = retry or RetryPolicy()
@@ -176,9 +178,12 @@ class AdbDevice:
         self._unplug_depth = 0
         self._idle: list[PowerSample] = []
         self._idle_at = -math.inf
-        self._sign = 0  # calibrated discharge sign, 0 = not yet
+        self._sign = 0.0  # calibrated discharge factor (sign x unit scale), 0 = not yet
         self._energy_source: EnergySource = ""  # of the last benchmark
         self._split_runner = ""  # what runs split stages, decided on first use (see split_runner)
+        self.last_command: list[str] = []  # the last benchmark_model command line (profile rows)
+        self._runner_digest: str | None = None  # sha256 of the device's benchmark_model, once read
+        self.perfetto = perfetto  # energy from Perfetto rails / battery counters (harness.devices.perfetto)
 
     # ------------------------------------------------------------------ selection and transport
 
@@ -491,8 +496,8 @@ class AdbDevice:
             sampler = BatterySampler(self.read_battery, period_s=self.sample_period_s)
             self._idle = sampler.collect(max(0.25, 12 * self.sample_period_s))
             self._idle_at = time.monotonic()
-            if self._sign == 0:
-                self._sign = calibrate_sign(self._idle)
+            if self._sign == 0:  # sign and unit (µA or mA) of this fuel gauge
+                self._sign = discharge_factor([s.current_ua for s in self._idle])
         return self._idle
 
     # ------------------------------------------------------------------ running
@@ -504,7 +509,7 @@ class AdbDevice:
     @property
     def capabilities(self) -> DeviceCapabilities:
         """A fuel gauge to sample; no backward-pass timing yet (``benchmark_model`` runs forward only)."""
-        return DeviceCapabilities(backward=False, battery=True)
+        return DeviceCapabilities(backward=False, battery=True, telemetry=True)
 
     @property
     def last_energy_source(self) -> EnergySource:
@@ -546,12 +551,15 @@ class AdbDevice:
             args = ["taskset", settings.taskset_mask, *args]
         timeout = settings.max_secs + 60.0
         self._energy_source = ""
+        self.last_command = args
         if not measure_energy:
             started = time.perf_counter()
             result = self.shell(args, timeout_s=timeout)
             stats = self._parse(result, args)
             stats.wall_s = time.perf_counter() - started
             return stats
+        if self.perfetto and (traced := self._benchmark_perfetto(args, settings)) is not None:
+            return traced
         with self.energy_session():
             idle = self._idle_baseline()
             with BatterySampler(self.read_battery, period_s=self.sample_period_s, streams=2) as sampler:
@@ -576,6 +584,38 @@ class AdbDevice:
         else:
             self._energy_source = ""
             return stats
+        return stats.with_energy(energy, power)
+
+    def _benchmark_perfetto(self, args: list[str], settings: BenchmarkSettings) -> BenchmarkStats | None:
+        """The benchmark inside a Perfetto power trace; None (and perfetto off) where that gives nothing."""
+        from harness.devices.perfetto import capture_power_trace, window_excess_mw
+
+        with self.energy_session(), capture_power_trace(self) as capture:
+            if not capture.started:
+                result = None
+            else:
+                started = time.monotonic()
+                result = self.shell(args, timeout_s=settings.max_secs + 60.0)
+                wall_s = time.monotonic() - started
+        window = None
+        if capture.trace is not None:
+            window = window_excess_mw(capture.trace, capture.idle, capture.run)
+        if result is None or window is None or window.excess_mw <= 0:
+            log.warning(
+                "%s: no Perfetto power data (%s); sampling the fuel gauge instead",
+                self.serial,
+                capture.error or "no drain visible",
+            )
+            self.perfetto = False
+            return None  # the unit is measured again with sysfs sampling
+        stats = self._parse(result, args)
+        stats.wall_s = wall_s
+        self._energy_source = "perfetto-rails" if window.source == "perfetto-rails" else "perfetto-battery"
+        run_s = (capture.run[1] - capture.run[0]) / 1e9
+        energy = energy_per_inference_mj(
+            window.excess_mw, run_s, stats.count + (stats.warmup_count or settings.warmup_runs)
+        )
+        power = energy / stats.mean_ms * 1e3 if stats.mean_ms > 0 else window.excess_mw
         return stats.with_energy(energy, power)
 
     def _parse(self, result: ShellResult, args: list[str]) -> BenchmarkStats:
@@ -759,6 +799,19 @@ class AdbDevice:
         finally:
             self.shell(["rm", "-f", remote_in, remote_out])
         return output, segment_ms
+
+    def device_state(self) -> DeviceState:
+        """Clocks, temperatures and power supply in ONE shell command (:data:`STATE_COMMAND`)."""
+        started = time.monotonic()
+        result = self.shell(["sh", "-c", STATE_COMMAND])  # grep exits 2 when some file is unreadable
+        return parse_state(result.stdout, (started + time.monotonic()) / 2)
+
+    def runner_info(self) -> tuple[str, str]:
+        """(``sha256:<16 hex>`` of the device's benchmark_model, the last benchmark's command line)."""
+        if self._runner_digest is None:
+            self._runner_digest = self.remote_sha256([BENCHMARK_REMOTE]).get(BENCHMARK_REMOTE, "")
+        digest = self._runner_digest
+        return (f"sha256:{digest[:16]}" if digest else ""), " ".join(self.last_command)
 
     def close(self) -> None:
         """Nothing to release: every command opens its own adb connection."""

@@ -21,6 +21,7 @@ from models.benchmark import BenchmarkSettings, BenchmarkStats
 if TYPE_CHECKING:
     import keras
 
+    from harness.devices.telemetry import DeviceState
     from models.graph import LayerGraph
 
 __all__ = [
@@ -35,7 +36,7 @@ __all__ = [
 ]
 
 DeviceKind = Literal["local", "adb"]
-EnergySource = Literal["battery", "power-model", ""]  # "" = no energy figure
+EnergySource = Literal["battery", "power-model", "perfetto-rails", "perfetto-battery", ""]  # "" = none
 
 
 def device_slug(text: str) -> str:
@@ -101,6 +102,7 @@ class DeviceCapabilities:
 
     backward: bool = False  # can time the backward pass of a segment (training plans)
     battery: bool = False  # has a fuel gauge to sample (energy may still fall back to the power model)
+    telemetry: bool = False  # device_state() reads clocks, temperatures and the power supply
 
 
 @runtime_checkable
@@ -177,4 +179,12 @@ class Device(Protocol):
 
     def close(self) -> None:
         """Release connections and interpreters."""
+        ...
+
+    def device_state(self) -> DeviceState:
+        """CPU clocks, thermal zones and power supply now (one cheap read; see harness.devices.telemetry)."""
+        ...
+
+    def runner_info(self) -> tuple[str, str]:
+        """(identity of the runner binary, e.g. ``sha256:<16 hex>``; the last benchmark's command line)."""
         ...

@@ -11,6 +11,16 @@ benchmark runs on another; ``dumpsys battery unplug`` makes the phone believe it
 fuel gauge reports discharge) and ``dumpsys battery reset`` must follow in every case, which
 :func:`battery_unplugged` guarantees with try/finally (exceptions and Ctrl-C included).
 
+Units and sign, one rule for every energy source (sysfs here, Perfetto battery counters in
+:mod:`harness.devices.perfetto`): a current is normalised to **discharge µA**, positive while the
+battery discharges. Android documents µA (``current_now``, ``BATTERY_PROPERTY_CURRENT_NOW``, Perfetto's
+``current_ua``) but some vendors report mA: a set of readings whose median magnitude is below
+:data:`MA_MEDIAN_LIMIT` is taken as mA (an awake phone with adb running draws well over 10 mA, and no
+phone draws 10 A), unless the unit is given. The sign is learnt from readings taken while the battery is
+known to discharge (unplugged): their median's sign is "discharge"; it can also be given
+(``positive-discharge`` / ``negative-discharge``, the latter being Android's documented convention).
+Power is mW, energy mJ; Perfetto's power rails count µWs (= µJ) and its energy counter µWh (= 3.6 mJ).
+
 Caveats (see docs/devices.md): a USB cable charges the phone, which hides the drain (use wireless adb
 or a power-switching hub); Android Studio emulators report a constant current, so no drain is visible
 and the device profile's power model is used instead (:func:`excess_power_mw` returns None).
@@ -21,18 +31,23 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
 __all__ = [
     "BATTERY_DIR",
+    "MA_MEDIAN_LIMIT",
     "BatterySampler",
+    "CurrentUnit",
     "PowerSample",
+    "SignConvention",
     "battery_unplugged",
     "calibrate_sign",
+    "discharge_factor",
     "energy_per_inference_mj",
     "excess_power_mw",
     "parse_battery_reading",
@@ -43,6 +58,9 @@ log = logging.getLogger(__name__)
 
 BATTERY_DIR = "/sys/class/power_supply/battery"
 _MIN_VISIBLE_DRAIN = 0.01  # excess below 1% of idle power counts as "no visible drain"
+MA_MEDIAN_LIMIT = 10_000  # readings whose median |value| is below this are mA, not µA
+CurrentUnit = Literal["auto", "ua", "ma"]
+SignConvention = Literal["auto", "positive-discharge", "negative-discharge"]
 
 
 @dataclass(frozen=True)
@@ -79,8 +97,33 @@ def calibrate_sign(idle: list[PowerSample]) -> int:
     return -1 if median < 0 else 1
 
 
-def power_mw(samples: list[PowerSample], sign: int) -> np.ndarray:
-    """Power of each sample in mW: (sign · µA) · µV = 1e-12 W = 1e-9 mW."""
+def discharge_factor(
+    reference: Sequence[float], *, unit: CurrentUnit = "auto", convention: SignConvention = "auto"
+) -> float:
+    """The factor that turns raw current readings into discharge µA (see the module's rule).
+
+    ``reference``: raw readings taken while the battery discharged (the idle samples of an unplugged
+    phone); they decide the unit and the sign where ``unit`` / ``convention`` are "auto". ±1 for µA
+    devices, ±1000 for mA devices.
+    """
+    magnitude = float(np.median(np.abs(reference))) if len(reference) else 0.0
+    if unit == "auto":
+        unit = "ma" if 0 < magnitude < MA_MEDIAN_LIMIT else "ua"
+    scale = 1000.0 if unit == "ma" else 1.0
+    if convention == "positive-discharge":
+        sign = 1
+    elif convention == "negative-discharge":
+        sign = -1
+    else:
+        sign = -1 if len(reference) and float(np.median(reference)) < 0 else 1
+    return sign * scale
+
+
+def power_mw(samples: list[PowerSample], sign: float) -> np.ndarray:
+    """Power of each sample in mW: (factor · raw current → µA) · µV = 1e-12 W = 1e-9 mW.
+
+    ``sign`` is :func:`calibrate_sign` (µA devices) or :func:`discharge_factor` (±1000 for mA devices).
+    """
     return np.array([sign * s.current_ua * s.voltage_uv / 1e9 for s in samples], dtype=np.float64)
 
 
@@ -93,7 +136,7 @@ def _trimmed_mean(values: np.ndarray, fraction: float = 0.1) -> float:
 
 
 def excess_power_mw(
-    idle: list[PowerSample], run: list[PowerSample], sign: int, *, window: tuple[float, float] | None = None
+    idle: list[PowerSample], run: list[PowerSample], sign: float, *, window: tuple[float, float] | None = None
 ) -> float | None:
     """Time-averaged power above the idle baseline over the run window (mW), or None if no drain shows.
 

@@ -24,6 +24,7 @@ import numpy as np
 
 from harness.devices.base import ChainRun, DeviceCapabilities, DeviceFacts, EnergySource, PushResult
 from harness.devices.slowdown import ComputePadding
+from harness.devices.telemetry import DeviceState, read_local_state
 from harness.specs import DeviceSpec, load_device
 from models.benchmark import BenchmarkSettings, BenchmarkStats, LoopSettings, random_tensor, run_loop
 from models.bundle import MANIFEST_NAME, read_manifest
@@ -194,7 +195,15 @@ class LocalDevice:
     @property
     def capabilities(self) -> DeviceCapabilities:
         """Backward timing (TensorFlow gradient of the Keras segment); no battery, a power model."""
-        return DeviceCapabilities(backward=True, battery=False)
+        return DeviceCapabilities(backward=True, battery=False, telemetry=True)
+
+    def device_state(self) -> DeviceState:
+        """The host's own cpufreq and thermal sysfs (empty where a VM exposes none)."""
+        return read_local_state()
+
+    def runner_info(self) -> tuple[str, str]:
+        """(the in-process interpreter, no command line)."""
+        return self.runtime, ""
 
     @property
     def last_energy_source(self) -> EnergySource:

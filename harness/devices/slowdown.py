@@ -8,6 +8,9 @@ returns the padded time the tools then report. Sleeping, not spinning: the host'
 ``time.sleep`` overshoots by tens of µs, which matters for sub-millisecond segments; the overshoot is
 carried over and taken off the next padding, so the sum of the reported times stays within one
 overshoot of ``slowdown * sum(t)`` and always equals the time actually spent (which the battery sees).
+
+``slowdown`` may be a callable, asked at every inference: the emulated device's slowdown grows while
+its thermal model throttles the CPU clock (:mod:`harness.emulator.thermal`).
 """
 
 from __future__ import annotations
@@ -24,22 +27,29 @@ class ComputePadding:
 
     def __init__(
         self,
-        slowdown: float,
+        slowdown: float | Callable[[], float],
         *,
         sleep: Callable[[float], Any] = time.sleep,
         clock: Callable[[], float] = time.perf_counter,
     ):
         """``sleep(seconds)`` may return early (e.g. ``threading.Event.wait`` when cancelled)."""
-        self.slowdown = max(1.0, float(slowdown))
+        self._slowdown = slowdown
         self._sleep = sleep
         self._clock = clock
         self._owed_s = 0.0  # padding still to sleep (negative: earlier sleeps overshot by that much)
 
+    @property
+    def slowdown(self) -> float:
+        """The slowdown now (>= 1)."""
+        value = self._slowdown() if callable(self._slowdown) else self._slowdown
+        return max(1.0, float(value))
+
     def pad(self, measured_s: float) -> float:
         """Sleep ``(slowdown - 1) * measured_s`` (less earlier overshoot); return measured + slept (s)."""
-        if self.slowdown == 1.0 or measured_s <= 0:
+        slowdown = self.slowdown
+        if slowdown == 1.0 or measured_s <= 0:
             return measured_s
-        self._owed_s += (self.slowdown - 1.0) * measured_s
+        self._owed_s += (slowdown - 1.0) * measured_s
         if self._owed_s <= 0:
             return measured_s
         t0 = self._clock()

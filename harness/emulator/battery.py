@@ -13,6 +13,11 @@ changes what the framework reports, so energy must be measured over wireless adb
 power-switching hub -- and ``dumpsys battery reset`` reconnects it.
 
 ``dumpsys battery set level N`` overrides the reported level (sysfs ``capacity`` included) until reset.
+
+The load power also heats the SoC (:class:`~harness.emulator.thermal.ThermalModel`, integrated at the same
+events); while it throttles, compute power scales with the frequency ratio. :meth:`Battery.attach_charger`
+connects a charger that ``dumpsys battery unplug`` cannot cut, like a real phone on a USB cable (the
+framework then reports unplugged while the battery charges): what a profiler must notice.
 """
 
 from __future__ import annotations
@@ -21,11 +26,16 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
+from harness.emulator.thermal import ThermalModel
 from harness.specs import DeviceSpec
+
+T = TypeVar("T")
 
 __all__ = ["CHARGER_MW", "Battery"]
 
+_THERMAL_STEP_S = 0.005  # s: how stale the throttle state may be when a runner asks for its slowdown
 CHARGER_MW = 2500.0  # mW delivered by the emulated USB charger (5 V x 500 mA)
 _STATUS_CODES = {"Unknown": 1, "Charging": 2, "Discharging": 3, "Not charging": 4, "Full": 5}
 
@@ -55,6 +65,8 @@ class Battery:
         self._last_s = clock()
         self._energy_mj = 0.0  # load energy since start (idle included), mJ
         self._compute_energy_mj = 0.0  # energy above idle, mJ
+        self.thermal = ThermalModel(spec)  # advanced with the load power at every event (under the lock)
+        self._hard_charger = False  # a charger `dumpsys battery unplug` cannot cut (attach_charger)
 
     # --- load ---------------------------------------------------------------------------------------
     @contextmanager
@@ -80,7 +92,7 @@ class Battery:
             self._active.pop(token, None)
 
     def _load_mw(self) -> float:
-        return self.spec.idle_mw + sum(self._active.values())
+        return self.spec.idle_mw + sum(self._active.values()) * self.thermal.freq_ratio
 
     def _plugged(self) -> dict[str, bool]:
         """Power sources as the device sees them: ``dumpsys battery set/unplug`` overrides win."""
@@ -88,7 +100,7 @@ class Battery:
         return {key: bool(self._overrides.get(key, int(value))) for key, value in actual.items()}
 
     def _charging(self) -> bool:
-        return any(self._plugged().values())
+        return self._hard_charger or any(self._plugged().values())
 
     def _advance(self) -> None:
         """Integrate energy and state of charge from the last change until now (call with the lock)."""
@@ -101,6 +113,37 @@ class Battery:
         net_mw = (CHARGER_MW if self._charging() else 0.0) - load
         capacity_mj = self.spec.battery_capacity_mah * 3.6 * self.spec.battery_voltage_v * 1e3
         self._level_pct = min(100.0, max(0.0, self._level_pct + 100.0 * net_mw * dt_s / capacity_mj))
+        self.thermal.advance(dt_s, load, busy=bool(self._active))
+
+    # --- thermal and charger (emulation) -------------------------------------------------------------
+    def thermal_reading(self, read: Callable[[ThermalModel], T]) -> T:
+        """``read`` the thermal model brought up to now (sysfs temperatures, clocks, compute slowdown)."""
+        with self._lock:
+            self._advance()
+            return read(self.thermal)
+
+    def compute_slowdown(self) -> float:
+        """The spec's ``compute_slowdown`` divided by the frequency ratio (slower while throttled).
+
+        Asked at every inference, so it is cheap: the model is advanced (under the lock) at most every
+        :data:`_THERMAL_STEP_S`; in between the last state is read (plain attribute reads).
+        """
+        if self._clock() - self._last_s >= _THERMAL_STEP_S:
+            with self._lock:
+                self._advance()
+        return self.spec.compute_slowdown / self.thermal.freq_ratio
+
+    def attach_charger(self, attached: bool = True) -> None:
+        """Connect (or remove) a charger that ``dumpsys battery unplug`` cannot cut (a USB cable)."""
+        with self._lock:
+            self._advance()
+            self._hard_charger = attached
+
+    def charger_online(self) -> bool:
+        """Whether a charger really feeds the battery (sysfs ``usb/online``; overrides don't change it)."""
+        with self._lock:
+            self._advance()
+            return self._charging()
 
     # --- readings -----------------------------------------------------------------------------------
     def power_mw(self) -> float:
@@ -206,10 +249,14 @@ class Battery:
                 f"  level: {level}",
                 "  scale: 100",
                 f"  voltage: {self._voltage_uv() // 1000}",
-                f"  temperature: {self._overrides.get('temp', 250)}",
+                f"  temperature: {self._overrides.get('temp', self._temp_decidegrees())}",
                 "  technology: Li-ion",
             ]
             return "\n".join(lines) + "\n"
+
+    def _temp_decidegrees(self) -> int:
+        """Battery temperature in tenths of °C (sysfs ``temp``, dumpsys ``temperature``)."""
+        return round(self.thermal.zones()[1][1] * 10)
 
     def charge_counter_uah(self) -> int:
         with self._lock:
@@ -231,6 +278,6 @@ class Battery:
             "present": text(lambda: 1),
             "health": text(lambda: "Good"),
             "technology": text(lambda: "Li-ion"),
-            "temp": text(lambda: 250),
+            "temp": text(lambda: self.thermal_reading(lambda _: self._temp_decidegrees())),
             "type": text(lambda: "Battery"),
         }

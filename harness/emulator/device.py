@@ -7,6 +7,12 @@ It listens on loopback only unless told otherwise (it is a test device: no authe
 5555-5585 (the adb server would auto-register it as an emulator), and registers itself with
 ``adb connect host:port`` on the adb server (started if needed) using ``adb`` from PATH or the binary
 bundled with adbutils (as :func:`adbutils.adb_path` picks it). Several devices with different profiles can run in one process.
+
+``as_emulator=True`` instead presents it the way an Android Studio emulator (AVD) presents itself: it
+listens on a free adb port of the emulator range (odd ports 5555-5585, from the top, so real AVDs
+starting at 5554/5555 keep theirs) and does not ``adb connect``; the adb server finds it by its scan of
+that range (unless started with ``ADB_EMU=0``) and lists it as ``emulator-<port - 1>``, so ``adb -e``
+and ``-s emulator-NNNN`` reach it like an AVD.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from __future__ import annotations
 import atexit
 import logging
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -28,7 +35,7 @@ from harness.emulator.programs import BUILTIN_PROGRAMS
 from harness.emulator.protocol import connect_banner
 from harness.emulator.services import make_resolver
 from harness.emulator.system import AndroidSystem
-from harness.emulator.transport import TransportServer
+from harness.emulator.transport import ADB_EMULATOR_PORTS, TransportServer
 from harness.specs import DeviceSpec, load_device
 from models.errors import DeviceError
 
@@ -37,6 +44,20 @@ __all__ = ["EmulatedDevice", "adb_binary", "serial_number"]
 log = logging.getLogger(__name__)
 
 _ADB_TIMEOUT_S = 30.0  # starting the adb server can take a few seconds on a loaded machine
+
+
+def _free_emulator_port(host: str) -> int:
+    """The highest odd port in 5555-5585 free on ``host`` (the adb server scans the odd ones)."""
+    for port in range(ADB_EMULATOR_PORTS.stop - 1, ADB_EMULATOR_PORTS.start - 1, -1):
+        if port % 2 == 0:
+            continue
+        with socket.socket() as probe:
+            try:
+                probe.bind((host, port))
+            except OSError:
+                continue
+            return port
+    raise DeviceError(f"every adb port of the emulator range 5555-5585 is taken on {host}")
 
 
 def serial_number(profile: DeviceSpec) -> str:
@@ -55,11 +76,13 @@ class EmulatedDevice:
         port: int = 0,
         root_dir: Path | None = None,
         register: bool = True,
+        as_emulator: bool = False,
     ):
         self.spec = spec if isinstance(spec, DeviceSpec) else load_device(spec)
         self.host = host
         self.requested_port = port
-        self.register = register
+        self.register = register and not as_emulator
+        self.as_emulator = as_emulator
         self._own_root = root_dir is None
         self.root_dir = Path(root_dir) if root_dir is not None else None
         self.system: AndroidSystem | None = None
@@ -88,14 +111,21 @@ class EmulatedDevice:
             self.system.builtin_files.update(BUILTIN_PROGRAMS)
         banner = connect_banner(self.system.all_props())
         port = self._port if self._port is not None else self.requested_port
-        self._server = TransportServer(banner, make_resolver(self.system), host=self.host, port=port)
+        if self.as_emulator and port == 0:
+            port = _free_emulator_port(self.host)
+        self._server = TransportServer(
+            banner, make_resolver(self.system), host=self.host, port=port, emulator_port=self.as_emulator
+        )
         self._server.start()
         self._port = self._server.port
         atexit.register(self.stop)  # a crashed caller still runs `adb disconnect` at interpreter exit
         log.info("emulated device %s listening on %s", self.spec.name, self.serial)
-        if self.register:
+        if self.register or self.as_emulator:
             try:
-                self._adb_connect()
+                if self.register:
+                    self._adb_connect()
+                else:
+                    self._await_emulator_listing()
             except BaseException:
                 self.stop()
                 raise
@@ -147,7 +177,9 @@ class EmulatedDevice:
 
     @property
     def serial(self) -> str:
-        """The adb serial: ``host:port``."""
+        """The adb serial: ``host:port``, or ``emulator-<port - 1>`` when presented as an emulator."""
+        if self.as_emulator:
+            return f"emulator-{self.port - 1}"
         return f"{self.host}:{self.port}"
 
     @property
@@ -180,6 +212,21 @@ class EmulatedDevice:
         if check and done.returncode != 0:
             raise DeviceError(f"`{' '.join(command)}` exited with {done.returncode}: {output}")
         return output
+
+    def _await_emulator_listing(self) -> None:
+        """Wait until the adb server's emulator scan has found this device (it scans about every second)."""
+        self._run_adb("start-server", check=False)
+        deadline = time.monotonic() + _ADB_TIMEOUT_S
+        state = ""
+        while time.monotonic() < deadline:
+            state = self._run_adb("-s", self.serial, "get-state", check=False)
+            if state == "device":
+                return
+            time.sleep(0.2)
+        raise DeviceError(
+            f"the adb server did not list the emulated device as {self.serial} (state: {state!r}); "
+            "is it running with ADB_EMU=0, which turns the emulator scan off?"
+        )
 
     def _adb_connect(self) -> None:
         output = self._run_adb("connect", self.serial)

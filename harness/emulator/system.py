@@ -5,12 +5,15 @@ The image is laid out like an Android 14 phone seen by the unprivileged ``shell`
 ``/data/local/tmp`` (holding the builtin ``benchmark_model`` and ``jointdnn_chain_runner``),
 ``/sdcard``, ``/sys/class/power_supply/battery/*`` (live values from :class:`Battery`),
 ``/proc/cpuinfo`` and ``/proc/meminfo`` (from the device profile), and ``/system/bin`` stubs.
+``/sys/devices/system/cpu/cpuN/cpufreq/*`` and ``/sys/class/thermal/thermal_zoneN/{type,temp}`` follow
+the thermal model (:mod:`harness.emulator.thermal`); ``/sys/class/power_supply/usb/online`` says whether
+a charger really feeds the battery.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -19,9 +22,18 @@ from harness.emulator.filesystem import BUILTIN_MARKER, DeviceFilesystem
 from harness.emulator.process import Program
 from harness.specs import DeviceSpec
 
-__all__ = ["BATTERY_SYSFS", "BUILTIN_FILES", "AndroidSystem", "system_properties"]
+__all__ = [
+    "BATTERY_SYSFS",
+    "BUILTIN_FILES",
+    "CPU_SYSFS",
+    "THERMAL_SYSFS",
+    "AndroidSystem",
+    "system_properties",
+]
 
 BATTERY_SYSFS = "/sys/class/power_supply/battery"
+CPU_SYSFS = "/sys/devices/system/cpu"
+THERMAL_SYSFS = "/sys/class/thermal"
 # Device path -> builtin program name, installed executable in the image.
 BUILTIN_FILES = {
     "/data/local/tmp/benchmark_model": "benchmark_model",
@@ -139,12 +151,50 @@ class AndroidSystem:
             self.fs.add_virtual(f"{BATTERY_SYSFS}/{name}", read)
         self.fs.add_virtual("/proc/cpuinfo", lambda: self._cpuinfo().encode())
         self.fs.add_virtual("/proc/meminfo", lambda: _MEMINFO.encode())
-        for cpu in range(self.spec.cpu_count):
-            self.fs.add_virtual(
-                f"/sys/devices/system/cpu/cpu{cpu}/cpufreq/scaling_cur_freq", lambda: b"2400000\n"
-            )
+        self._install_cpufreq_and_thermal()
         self.fs.add_virtual("/sys/devices/system/cpu/possible", self._cpu_range)
         self.fs.add_virtual("/sys/devices/system/cpu/online", self._cpu_range)
+
+    def _install_cpufreq_and_thermal(self) -> None:
+        """cpufreq per CPU (values of its cluster) and thermal zones, read live from the thermal model."""
+        battery = self.battery
+
+        def clock(index: int, attr: str) -> Callable[[], bytes]:
+            return lambda: f"{battery.thermal_reading(lambda t: getattr(t.clocks()[index], attr))}\n".encode()
+
+        def zone_temp(index: int) -> Callable[[], bytes]:  # millidegrees °C, like most kernels
+            return lambda: (
+                f"{battery.thermal_reading(lambda t: round(t.zones()[index][1] * 1000))}\n".encode()
+            )
+
+        first = 0
+        for index, cluster in enumerate(self.spec.clusters()):
+            related = f"{' '.join(str(c) for c in range(first, first + cluster.cpus))}\n".encode()
+            static = {
+                "cpuinfo_min_freq": f"{cluster.min_khz}\n".encode(),
+                "cpuinfo_max_freq": f"{cluster.max_khz}\n".encode(),
+                "scaling_min_freq": f"{cluster.min_khz}\n".encode(),
+                "scaling_governor": f"{cluster.governor}\n".encode(),
+                "scaling_available_governors": b"performance powersave schedutil\n",
+                "related_cpus": related,
+                "affected_cpus": related,
+            }
+            for cpu in range(first, first + cluster.cpus):
+                folder = f"{CPU_SYSFS}/cpu{cpu}/cpufreq"
+                for name, value in static.items():
+                    self.fs.add_virtual(f"{folder}/{name}", lambda value=value: value)  # type: ignore[misc]
+                self.fs.add_virtual(f"{folder}/scaling_cur_freq", clock(index, "cur_khz"))
+                self.fs.add_virtual(f"{folder}/scaling_max_freq", clock(index, "cap_khz"))
+            first += cluster.cpus
+        for index, (kind, _) in enumerate(battery.thermal.zones()):
+            folder = f"{THERMAL_SYSFS}/thermal_zone{index}"
+            self.fs.add_virtual(f"{folder}/type", lambda kind=kind: f"{kind}\n".encode())  # type: ignore[misc]
+            self.fs.add_virtual(f"{folder}/temp", zone_temp(index))
+            self.fs.add_virtual(f"{folder}/mode", lambda: b"enabled\n")
+        self.fs.add_virtual(
+            "/sys/class/power_supply/usb/online", lambda: f"{int(battery.charger_online())}\n".encode()
+        )
+        self.fs.add_virtual("/sys/class/power_supply/usb/type", lambda: b"USB\n")
 
     def _cpu_range(self) -> bytes:
         return f"0-{self.spec.cpu_count - 1}\n".encode()

@@ -314,8 +314,17 @@ def _serve(handler: ServiceHandler, stream: Stream) -> None:
 class TransportServer:
     """A TCP listener that accepts host connections and speaks the device side of the ADB transport."""
 
-    def __init__(self, banner: bytes, resolve: ServiceResolver, *, host: str = "127.0.0.1", port: int = 0):
-        if port in ADB_EMULATOR_PORTS:
+    def __init__(
+        self,
+        banner: bytes,
+        resolve: ServiceResolver,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        emulator_port: bool = False,
+    ):
+        """``emulator_port``: a port in 5555-5585 is wanted (presenting as an Android Studio emulator)."""
+        if port in ADB_EMULATOR_PORTS and not emulator_port:
             raise UsageError(
                 f"port {port} is in 5555-5585, where the adb server auto-registers emulators; "
                 "choose a port outside that range (or 0 for a free one)"

@@ -10,6 +10,12 @@ threads, runtime and at least the requested runs (``force`` remeasures). When th
 the device layer retries with backoff; then the job stops with
 :class:`~models.errors.DeviceDisconnectedError` naming the command that resumes it — every row measured
 so far is already on disk.
+
+Device state (where ``capabilities.telemetry``): before each unit an optional cooldown gate waits for the
+device to cool down (``cooldown_temp_c`` / ``cooldown_s``), then a snapshot of clocks, temperatures and
+power supply is taken before and after the unit and recorded in the row
+(:mod:`harness.devices.telemetry`). A unit that ran throttled, warmed up a lot, or ran while charging is
+warned about; battery energy measured while charging is invalid and recorded as NaN.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from harness.devices.base import BenchmarkSettings, Device, PushResult
+from harness.devices.telemetry import DeviceState, cool_down, state_changes
 from models.benchmark import CHAIN_IDLE_S, chain_medians
 from models.bundle import BundleManifest, read_manifest
 from models.errors import DeviceDisconnectedError, JointDNNError, ProfileError
@@ -72,6 +79,8 @@ class ProfileSettings(BenchmarkSettings):
     whole_model: bool = True  # also benchmark whole.tflite (segment -1)
     force: bool = False  # remeasure rows that are already in the CSV
     chain_runs: int = 7  # calls of run_chain over the whole chain for the in-chain columns (0 = none)
+    cooldown_temp_c: float | None = None  # wait before each unit until the hottest zone is <= this (°C)
+    cooldown_s: float | None = None  # with cooldown_temp_c the longest wait (s); alone a fixed pause
 
 
 @dataclass
@@ -87,6 +96,7 @@ class JobResult:
     wall_s: float = 0.0  # whole job, push included (s)
     runner_s: float = 0.0  # what the runner itself reports for the measured units (s)
     energy_source: str = ""
+    warnings: list[str] = field(default_factory=list)  # device-state warnings (throttling, charging)
 
 
 class JobListener:
@@ -198,12 +208,16 @@ def profile_device(
                 if cancel is not None and cancel.is_set():  # Ctrl-C in the main thread (parallel jobs)
                     raise KeyboardInterrupt
                 assert result.push is not None
+                cooled, before = _state_before(device, settings)
                 stats = device.benchmark(result.push.path(unit.file), settings)
                 row = measured_row(
                     manifest, unit, stats, threads=settings.threads, device=device_id, runtime=runtime
                 )
                 if in_chain is not None and unit.index >= 0:
                     in_chain.fill(row)
+                row.energy_source = device.last_energy_source
+                if before is not None:
+                    _record_state(device, settings, row, before, cooled, result.warnings)
                 if backward is not None and unit.index in backward[2]:
                     start, stop = backward[2][unit.index]
                     row.backward_ms, row.backward_energy_mj = device.measure_backward(
@@ -295,6 +309,57 @@ def measure_in_chain(
         overhead_ms=0.0,
         method=MOBILE_CHAIN_METHOD.format(runs=runs, idle_ms=CHAIN_IDLE_S * 1e3),
     )
+def _state_before(device: Device, settings: ProfileSettings) -> tuple[float, DeviceState | None]:
+    """The cooldown gate (if asked), then the snapshot before a unit; (seconds waited, state)."""
+    if not device.capabilities.telemetry:
+        return 0.0, None
+    waited = 0.0
+    if settings.cooldown_temp_c is not None or settings.cooldown_s:
+        waited = cool_down(
+            device.device_state, max_temp_c=settings.cooldown_temp_c, wait_s=settings.cooldown_s
+        ).waited_s
+    return waited, device.device_state()
+
+
+def _record_state(
+    device: Device,
+    settings: ProfileSettings,
+    row: ProfileRow,
+    before: DeviceState,
+    cooled_s: float,
+    warnings: list[str],
+) -> None:
+    """Fill the row's device-state columns from the snapshots around the unit; warn about what changed."""
+    after = device.device_state()
+    throttled, notes = state_changes(before, after)
+    big_before, big_after = before.big, after.big
+    row.cpu_governor = after.governor_text()
+    row.cpu_freq_khz = after.freq_text()
+    if big_before is not None and big_after is not None:
+        row.big_cpu_max_khz_start = float(big_before.max_khz)
+        row.big_cpu_max_khz_end = float(big_after.max_khz)
+        row.big_cpu_hw_max_khz = float(big_after.hw_max_khz)
+    row.temp_c_start, row.temp_c_end = before.hottest_c, after.hottest_c
+    row.thermal_zones_c = after.zones_text()
+    row.battery_status = after.battery_status
+    row.charging = before.charging or after.charging
+    row.throttled = throttled
+    row.cooldown_s = round(cooled_s, 3)
+    row.taskset_mask = settings.taskset_mask or ""
+    row.runner_binary, row.runner_command = device.runner_info()
+    if row.charging and device.capabilities.battery and settings.measure_energy:
+        row.energy_mj = row.power_mw = math.nan
+        row.energy_source = ""
+        notes.append(
+            f"charging ({after.battery_status or 'charger online'}): energy recorded as NaN "
+            "(a charger fed the battery; unplug the cable and use wireless adb)"
+        )
+    row.state_notes = "; ".join(notes)
+    if notes:
+        label = "whole model" if row.segment < 0 else f"segment {row.segment}"
+        message = f"{row.device} {label}: {row.state_notes}"
+        log.warning("%s", message)
+        warnings.append(message)
 
 
 def export_for_profiling(model: str, quant: str, bundle_root: Path, *, cache_dir: Path | None = None) -> Path:

@@ -425,7 +425,7 @@ def benchmark_model(p: Process) -> int:
         run_delay_s=max(0.0, values["run_delay"]),
     )
     listener = _ToolListener(p, threads)
-    padding = ComputePadding(p.system.spec.compute_slowdown, sleep=p.cancel.wait)
+    padding = ComputePadding(p.system.battery.compute_slowdown, sleep=p.cancel.wait)
     run_loop(
         runner.invoke,
         settings,

@@ -63,7 +63,7 @@ def chain_runner(p: Process) -> int:
         return p.fail(f"cannot read {exc.filename}: {exc.strerror}")
     except (BackendError, ValueError) as exc:
         return p.fail(str(exc).splitlines()[0])
-    slowdown = p.system.spec.compute_slowdown
+    slowdown = p.system.battery.compute_slowdown  # () -> slowdown now (throttling raises it)
     segment_ms: list[float] = []
     current = x
     k = 0
