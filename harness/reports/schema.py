@@ -92,6 +92,9 @@ class LinkRow:
     needed_mobile_scale: float = _from("diagnostic", attr="mobile_scale", default=math.nan)
     needed_mobile_energy_scale: float = _from("diagnostic", attr="mobile_energy_scale", default=math.nan)
     needed_cloud_scale: float = _from("diagnostic", attr="cloud_scale", default=math.nan)
+    # bytes per transfer the shaped link passes at line rate (tc's token bucket; 0 when paced), up / down
+    up_burst_bytes: float = _from("calibration", default=0.0)
+    down_burst_bytes: float = _from("calibration", default=0.0)
 
 
 @dataclass(kw_only=True)
