@@ -8,6 +8,10 @@ returns the padded time the tools then report. Sleeping, not spinning: the host'
 ``time.sleep`` overshoots by tens of µs, which matters for sub-millisecond segments; the overshoot is
 carried over and taken off the next padding, so the sum of the reported times stays within one
 overshoot of ``slowdown * sum(t)`` and always equals the time actually spent (which the battery sees).
+
+Chains (the device's ``run_chain``: what schedules execute and in-chain profiles measure) use the
+phone's own clock instead (:meth:`ComputePadding.phone_time`): ``slowdown`` x the thread's CPU time,
+which a loaded host does not inflate.
 """
 
 from __future__ import annotations
@@ -34,6 +38,19 @@ class ComputePadding:
         self._sleep = sleep
         self._clock = clock
         self._owed_s = 0.0  # padding still to sleep (negative: earlier sleeps overshot by that much)
+
+    def phone_time(self, cpu_s: float, wall_s: float) -> float:
+        """The emulated phone's time (s) of an invocation that used ``cpu_s`` of its thread's CPU.
+
+        ``slowdown * cpu_s``, and the call is made to last that long (sleeping what ``wall_s``, the time
+        it already took, leaves). A phone does not share its cores with the host's other processes, so
+        time this thread spent queued behind them (a loaded host: wall x3, CPU time within 10 %) is not
+        the phone's time. For single-threaded invocations (the CPU time of one thread).
+        """
+        phone_s = self.slowdown * max(cpu_s, 0.0)
+        if phone_s > wall_s:
+            self._sleep(phone_s - wall_s)
+        return phone_s
 
     def pad(self, measured_s: float) -> float:
         """Sleep ``(slowdown - 1) * measured_s`` (less earlier overshoot); return measured + slept (s)."""
