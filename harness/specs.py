@@ -41,14 +41,17 @@ class LinkSpec(BaseModel):
     alpha_down_mw_per_mbps: float = Field(ge=0)
     beta_mw: float = Field(ge=0)
     source: str = ""
+    # bytes per transfer that pass at line rate, not serialised (a shaper's token bucket; 0 for a radio)
+    up_burst_bytes: float = Field(default=0.0, ge=0)
+    down_burst_bytes: float = Field(default=0.0, ge=0)
 
     def upload_ms(self, nbytes: int) -> float:
         """Serialisation time of ``nbytes`` on the uplink (ms), without the round trip."""
-        return radio.serial_ms(float(nbytes), self.up_mbps)
+        return radio.serial_ms(float(nbytes), self.up_mbps, self.up_burst_bytes)
 
     def download_ms(self, nbytes: int) -> float:
         """Serialisation time of ``nbytes`` on the downlink (ms), without the round trip."""
-        return radio.serial_ms(float(nbytes), self.down_mbps)
+        return radio.serial_ms(float(nbytes), self.down_mbps, self.down_burst_bytes)
 
     @property
     def upload_power_mw(self) -> float:  # radio power while sending at full uplink rate

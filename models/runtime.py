@@ -179,6 +179,8 @@ class ChainResult:
     segment_ms: list[float] = field(default_factory=list)
     # hand-over (requantization) into each segment that ran, ms; 0 for the first (same order)
     handover_ms: list[float] = field(default_factory=list)
+    # CPU time of the calling thread in each segment's invoke, ms (all of it with one interpreter thread)
+    segment_cpu_ms: list[float] = field(default_factory=list)
 
     @property
     def total_ms(self) -> float:
@@ -244,17 +246,19 @@ class SegmentChain:
             raise BackendError(f"segment range [{start}, {stop}) is outside 0..{len(self.runners)}")
         timings: list[float] = []
         handovers: list[float] = []
+        cpu: list[float] = []
         current = x
         for k in range(start, stop):
             runner = self.runners[k]
             t0 = time.perf_counter()
             if k > start:
                 current = hand_over(current, self.runners[k - 1], runner)
-            t1 = time.perf_counter()
+            t1, c1 = time.perf_counter(), time.thread_time()
             current = runner.run(current)
             timings.append((time.perf_counter() - t1) * 1e3)
+            cpu.append((time.thread_time() - c1) * 1e3)
             handovers.append((t1 - t0) * 1e3)
-        return ChainResult(output=current, segment_ms=timings, handover_ms=handovers)
+        return ChainResult(output=current, segment_ms=timings, handover_ms=handovers, segment_cpu_ms=cpu)
 
     def run_float(self, x: np.ndarray, start: int = 0, stop: int | None = None) -> ChainResult:
         """Float in, float out: quantize the input, run the range, dequantize the output."""

@@ -134,18 +134,25 @@ class LocalDevice:
         The chains stay loaded between calls, so they are warm after the first: ``warmup_runs`` is
         accepted for the protocol and ignored.
 
-        With a ``compute_slowdown`` the chain sleeps ``(slowdown - 1)`` × its compute time afterwards
-        and each segment's time is reported stretched by the same measured factor.
+        One interpreter thread: each segment's time is the phone's, ``slowdown`` x its CPU time (a loaded
+        host does not inflate it), slept out after it. More threads: with a ``compute_slowdown`` the
+        chain sleeps ``(slowdown - 1)`` × its compute time afterwards and each segment's time is
+        reported stretched by the same measured factor.
         """
         indices = list(segment_indices)
         if not indices or indices != list(range(indices[0], indices[0] + len(indices))):
             raise DeviceError(f"segment indices {indices} are not a contiguous, non-empty range")
         result = self._chain(bundle_dir, threads).run(x, indices[0], indices[-1] + 1)
-        compute_s = sum(result.segment_ms) / 1e3
-        stretch = (
-            ComputePadding(self.spec.compute_slowdown).pad(compute_s) / compute_s if compute_s > 0 else 1.0
-        )
-        segment_ms = [ms * stretch for ms in result.segment_ms]
+        padding = ComputePadding(self.spec.compute_slowdown)
+        if threads == 1:  # the phone's clock: slowdown x CPU time (see harness.devices.slowdown)
+            segment_ms = [
+                padding.phone_time(cpu / 1e3, wall / 1e3) * 1e3
+                for cpu, wall in zip(result.segment_cpu_ms, result.segment_ms, strict=True)
+            ]
+        else:
+            compute_s = sum(result.segment_ms) / 1e3
+            stretch = padding.pad(compute_s) / compute_s if compute_s > 0 else 1.0
+            segment_ms = [ms * stretch for ms in result.segment_ms]
         energy = sum(self.spec.compute_energy_mj(ms, threads) for ms in segment_ms)
         return ChainRun(result.output, segment_ms, energy)
 

@@ -11,6 +11,9 @@ overshoot of ``slowdown * sum(t)`` and always equals the time actually spent (wh
 
 ``slowdown`` may be a callable, asked at every inference: the emulated device's slowdown grows while
 its thermal model throttles the CPU clock (:mod:`harness.emulator.thermal`).
+Chains (the device's ``run_chain``: what schedules execute and in-chain profiles measure) use the
+phone's own clock instead (:meth:`ComputePadding.phone_time`): ``slowdown`` x the thread's CPU time,
+which a loaded host does not inflate.
 """
 
 from __future__ import annotations
@@ -43,6 +46,18 @@ class ComputePadding:
         """The slowdown now (>= 1)."""
         value = self._slowdown() if callable(self._slowdown) else self._slowdown
         return max(1.0, float(value))
+    def phone_time(self, cpu_s: float, wall_s: float) -> float:
+        """The emulated phone's time (s) of an invocation that used ``cpu_s`` of its thread's CPU.
+
+        ``slowdown * cpu_s``, and the call is made to last that long (sleeping what ``wall_s``, the time
+        it already took, leaves). A phone does not share its cores with the host's other processes, so
+        time this thread spent queued behind them (a loaded host: wall x3, CPU time within 10 %) is not
+        the phone's time. For single-threaded invocations (the CPU time of one thread).
+        """
+        phone_s = self.slowdown * max(cpu_s, 0.0)
+        if phone_s > wall_s:
+            self._sleep(phone_s - wall_s)
+        return phone_s
 
     def pad(self, measured_s: float) -> float:
         """Sleep ``(slowdown - 1) * measured_s`` (less earlier overshoot); return measured + slept (s)."""

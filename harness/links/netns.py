@@ -46,6 +46,7 @@ __all__ = [
     "netem_available",
     "remove_stale_namespaces",
     "run_ip",
+    "tbf_burst_bytes",
 ]
 
 DEVICE_ADDR = "10.77.0.1"  # device end of the veth, only inside the device namespace
@@ -116,10 +117,19 @@ def delete_namespace(name: str) -> None:
         run_ip(["ip", "netns", "del", name], check=False)
 
 
+def tbf_burst_bytes(rate_mbps: float) -> int:
+    """The token bucket's burst (bytes on the wire) at ``rate_mbps``: at least 2 full frames, else ~2 ms.
+
+    After an idle moment this many bytes leave at line rate, not at ``rate_mbps`` (the planner's link
+    model takes them off each transfer's serialisation: ``LinkSpec.up_burst_bytes``).
+    """
+    return max(3200, int(radio.bytes_per_s(rate_mbps) * 0.002))
+
+
 def _tbf_args(rate_mbps: float) -> list[str]:
-    # burst: at least 2 full frames, else ~2 ms of data; limit: ~1 s of data so TCP never sees drops
+    # burst: tbf_burst_bytes; limit: ~1 s of data so TCP never sees drops
     bytes_per_s = radio.bytes_per_s(rate_mbps)
-    burst = max(3200, int(bytes_per_s * 0.002))
+    burst = tbf_burst_bytes(rate_mbps)
     limit = max(256_000, int(bytes_per_s * 1.0))
     return ["tbf", "rate", f"{rate_mbps * 1000:.0f}kbit", "burst", str(burst), "limit", str(limit)]
 

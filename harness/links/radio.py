@@ -30,8 +30,13 @@ __all__ = [
 F = TypeVar("F", float, np.ndarray)
 
 
-def serial_ms(nbytes: F, mbps: float) -> F:
-    """Serialisation time (ms) of ``nbytes`` at ``mbps``, without any latency."""
+def serial_ms(nbytes: F, mbps: float, burst_bytes: float = 0.0) -> F:
+    """Serialisation time (ms) of ``nbytes`` at ``mbps``, without any latency.
+
+    ``burst_bytes``: what the link lets through at line rate first (a token bucket's burst), 0 for a radio.
+    """
+    if burst_bytes:
+        return np.maximum(nbytes - burst_bytes, 0.0) * 8 / (mbps * 1e3)  # type: ignore[no-any-return]
     return nbytes * 8 / (mbps * 1e3)
 
 

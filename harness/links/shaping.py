@@ -260,6 +260,19 @@ class ShapedLink:
         """Base URL of the server on the cloud side, as the device side reaches it."""
         return f"http://{self.cloud_host}:{port or self.server_port}"
 
+    @property
+    def burst_bytes(self) -> tuple[float, float]:
+        """(up, down) payload bytes a transfer moves at line rate after an idle moment (tc's token bucket).
+
+        Pacing sleeps for every byte, so it has none.
+        """
+        if self.mode == "pacing":
+            return 0.0, 0.0
+        up, down = (
+            netns.tbf_burst_bytes(mbps * HEADER_OVERHEAD) for mbps in (self.link.up_mbps, self.link.down_mbps)
+        )
+        return up / HEADER_OVERHEAD, down / HEADER_OVERHEAD
+
     def pace(self, up_bytes: int, down_bytes: int, elapsed_ms: float) -> float:
         """In pacing mode, sleep so that an exchange of these sizes lasts RTT + bytes/bandwidth.
 

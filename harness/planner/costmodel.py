@@ -11,7 +11,8 @@ Fixed costs per invocation (measured by profiling, ``overhead_ms`` in the profil
 a cloud request starting at segment ``i`` pays that segment's overhead once, on the boundary where it
 starts (:func:`_add_invocation_overheads`).
 
-Per transfer of ``B`` bytes: time ``serial_ms + rtt_ms`` with ``serial_ms = B*8/bandwidth``; radio
+Per transfer of ``B`` bytes: time ``serial_ms + rtt_ms`` with ``serial_ms = B*8/bandwidth`` (less the
+link's burst bytes, which a shaper's token bucket lets through at line rate; 0 on a radio link); radio
 energy ``alpha * Mbit + beta * serial_ms`` (= ``P * serial_ms`` with ``P = alpha * bandwidth + beta``,
 Huang et al.), both from :mod:`harness.links.radio`; waiting energy ``waiting_mw * rtt_ms`` (if counted).
 Cloud compute costs the phone ``waiting_mw * cloud_ms`` (if counted); the cloud profile's energy is
@@ -108,11 +109,17 @@ class CostTables:
         return self.node @ weights, self.edge @ weights
 
 
-def _transfer(nbytes: np.ndarray, link: LinkSpec, rtt_ms: float, waiting_mw: float, up: bool) -> np.ndarray:
-    """Metric rows (k, M) of transfers of ``nbytes`` (k,) in one direction of ``link``."""
+def _transfer(
+    nbytes: np.ndarray, link: LinkSpec, rtt_ms: float, waiting_mw: float, up: bool, *, burst: bool = True
+) -> np.ndarray:
+    """Metric rows (k, M) of transfers of ``nbytes`` (k,) in one direction of ``link``.
+
+    ``burst``: each is a transfer of its own, so the link's burst bytes pass unserialised.
+    """
     mbps = link.up_mbps if up else link.down_mbps
     alpha_mw_per_mbps = link.alpha_up_mw_per_mbps if up else link.alpha_down_mw_per_mbps
-    serial = radio.serial_ms(nbytes, mbps)  # (k,) ms
+    burst_bytes = (link.up_burst_bytes if up else link.down_burst_bytes) if burst else 0.0
+    serial = radio.serial_ms(nbytes, mbps, burst_bytes)  # (k,) ms
     rows = np.zeros((nbytes.size, len(METRICS)))
     rows[:, _I["transfer_ms"]] = serial + rtt_ms
     rows[:, _I["mobile_transfer_mj"]] = radio.radio_energy_mj(nbytes, serial, alpha_mw_per_mbps, link.beta_mw)
@@ -138,7 +145,7 @@ def build_tables(problem: PlanningProblem) -> CostTables:
     node[:, 1, _I["cloud_compute_ms"]] = cloud_ms
     node[:, 1, _I["mobile_waiting_mj"]] = waiting_mw * cloud_ms / 1e3
     if training and problem.sync_every_steps:
-        sync = _transfer(seg.param_bytes / problem.sync_every_steps, link, 0.0, 0.0, up=False)
+        sync = _transfer(seg.param_bytes / problem.sync_every_steps, link, 0.0, 0.0, up=False, burst=False)
         sync[:, _I["transfers"]] = 0.0  # piggybacks on an existing response
         node[:, 1, :] += sync
 

@@ -104,6 +104,9 @@ class LinkRow:
     # the JPEG input: encoded size of the run's photo(s) (mean bytes), server decode time (median ms)
     jpeg_bytes: float = _from("jpeg", "jpeg_bytes")
     jpeg_decode_ms: float = _from("jpeg", "decode_ms")
+    # bytes per transfer the shaped link passes at line rate (tc's token bucket; 0 when paced), up / down
+    up_burst_bytes: float = _from("calibration", default=0.0)
+    down_burst_bytes: float = _from("calibration", default=0.0)
 
 
 @dataclass(kw_only=True)

@@ -47,13 +47,17 @@ class Calibration:
     ``mobile_scale`` = measured mobile-only chain compute / sum of the profiled mobile segments;
     ``mobile_energy_scale`` the same for compute energy; ``cloud_scale`` = measured cloud-only server
     compute / sum of the profiled cloud segments; ``request_overhead_ms`` = per-request cost beyond
-    RTT + bytes/bandwidth + server compute.
+    RTT + bytes/bandwidth + server compute; ``up_burst_bytes`` / ``down_burst_bytes`` = what the shaper
+    lets through unserialised per transfer (:attr:`harness.links.ShapedLink.burst_bytes`).
     """
 
     mobile_scale: float = 1.0
     mobile_energy_scale: float = 1.0
     cloud_scale: float = 1.0
     request_overhead_ms: float = 0.0
+    # bytes per transfer the shaped link passes at line rate (its token bucket; 0 when paced), up / down
+    up_burst_bytes: float = 0.0
+    down_burst_bytes: float = 0.0
 
 
 def _ratio(measured: list[float], profiled: float) -> float:
@@ -89,14 +93,15 @@ def calibrate_request_overhead(session: LinkSession, manifest: BundleManifest, *
     the session measured it.
     """
     measured = session.measured
+    up_burst, down_burst = session.shaped.burst_bytes
     last = manifest.num_segments - 1
     spec = manifest.segments[last].input
     x = np.zeros(spec.shape, dtype=np.dtype(spec.dtype))
     samples = []
     for attempt in range(calls + 1):
         done = session.exchange(x, from_segment=last, to_segment=last + 1)
-        serial_ms = radio.serial_ms(done.reply.request_bytes, measured.up_mbps)
-        serial_ms += radio.serial_ms(done.reply.response_bytes, measured.down_mbps)
+        serial_ms = radio.serial_ms(done.reply.request_bytes, measured.up_mbps, up_burst)
+        serial_ms += radio.serial_ms(done.reply.response_bytes, measured.down_mbps, down_burst)
         if attempt:
             samples.append(done.wire_ms - serial_ms - measured.rtt_ms)
     return max(0.0, float(np.median(samples)))

@@ -172,8 +172,9 @@ class ScheduleExecutor:
         up_bytes, down_bytes = int(reply.request_bytes), int(reply.response_bytes)
         # share the exchange between the directions as the measured link predicts them
         half_rtt = radio.one_way_ms(self.measured.rtt_ms, self.request_overhead_ms)  # ms per direction
-        up_serial = radio.serial_ms(up_bytes, self.measured.up_mbps)  # ms
-        down_serial = radio.serial_ms(down_bytes, self.measured.down_mbps)
+        up_burst, down_burst = self.session.shaped.burst_bytes  # bytes the shaper lets through at once
+        up_serial = radio.serial_ms(up_bytes, self.measured.up_mbps, up_burst)  # ms
+        down_serial = radio.serial_ms(down_bytes, self.measured.down_mbps, down_burst)
         expected_up, expected_down = half_rtt + up_serial, half_rtt + down_serial
         up_ms = wire_ms * expected_up / max(expected_up + expected_down, 1e-9)
         down_ms = wire_ms - up_ms

@@ -44,17 +44,29 @@ from models.errors import InfeasibleError
 __all__ = ["plan_rows", "planning_link", "planning_problem"]
 
 
-def planning_link(link: LinkSpec, request_overhead_ms: float = 0.0) -> LinkSpec:
-    """The link as the planner should see it: per-transfer latency = one-way latency (see module doc)."""
-    return link.model_copy(update={"rtt_ms": radio.one_way_ms(link.rtt_ms, request_overhead_ms)})
+def planning_link(
+    link: LinkSpec, request_overhead_ms: float = 0.0, burst_bytes: tuple[float, float] = (0.0, 0.0)
+) -> LinkSpec:
+    """The link as the planner should see it: per-transfer latency = one-way latency (see module doc).
+
+    ``burst_bytes`` (up, down): what the shaped link passes at line rate per transfer.
+    """
+    return link.model_copy(
+        update={
+            "rtt_ms": radio.one_way_ms(link.rtt_ms, request_overhead_ms),
+            "up_burst_bytes": burst_bytes[0],
+            "down_burst_bytes": burst_bytes[1],
+        }
+    )
 
 
 def planning_problem(
     mobile_csv: Path, cloud_csv: Path, link: LinkSpec, power: DeviceSpec, calibration: Calibration
 ) -> PlanningProblem:
     """The problem the runner plans: the profiles (scaled by ``calibration``, 1.0 by default), over the planning link."""
+    bursts = (calibration.up_burst_bytes, calibration.down_burst_bytes)
     problem = build_problem(
-        mobile_csv, cloud_csv, planning_link(link, calibration.request_overhead_ms), power
+        mobile_csv, cloud_csv, planning_link(link, calibration.request_overhead_ms, bursts), power
     )
     seg = problem.segments
     scaled = replace(

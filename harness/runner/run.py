@@ -19,7 +19,9 @@ charges once per mobile stage / cloud request (:mod:`harness.planner.costmodel`)
 per transfer half the round trip plus the per-request overhead measured on the link with a probe
 request before any schedule runs (:func:`~harness.runner.planning.planning_link`;
 ``request_overhead_ms`` in links.csv): one request/response costs one round trip, and HTTP, the web
-framework and tensor encoding add a fixed few ms that the link model has no term for. The factors a
+framework and tensor encoding add a fixed few ms that the link model has no term for; and the bytes
+a tc-shaped link lets through unserialised per transfer (its token bucket's burst: a 3 KB tensor
+crosses 3G at once, not in 22 ms; ``up_burst_bytes``/``down_burst_bytes``). The factors a
 per-link rescaling would have needed (measured mobile-only / cloud-only compute over predicted) are a
 diagnostic in links.csv (``needed_*_scale``), not applied; ``calibrate=True`` (``jointdnn run
 --calibrate``, opt-in) applies the old rescaling (:func:`~harness.runner.calibration.calibrate_compute`,
@@ -33,7 +35,7 @@ import os
 import shutil
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -200,18 +202,14 @@ def _warm_up(run: _Run, executor: ScheduleExecutor) -> None:
 
 
 def _calibrate_compute_step(
-    run: _Run, executor: ScheduleExecutor, link: LinkSpec, cloud_csv: Path, request_overhead_ms: float
+    run: _Run, executor: ScheduleExecutor, link: LinkSpec, cloud_csv: Path, measured: Calibration
 ) -> Calibration:
     """``--calibrate`` only: the compute rescaling of the profiles for this link (fitted on two executions)."""
-    uncalibrated = planning_problem(
-        run.profiles / "mobile.csv",
-        cloud_csv,
-        link,
-        run.power,
-        Calibration(request_overhead_ms=request_overhead_ms),
-    )
+    uncalibrated = planning_problem(run.profiles / "mobile.csv", cloud_csv, link, run.power, measured)
     mobile_scale, energy_scale, cloud_scale = calibrate_compute(executor, run.x, uncalibrated)
-    return Calibration(mobile_scale, energy_scale, cloud_scale, request_overhead_ms)
+    return replace(
+        measured, mobile_scale=mobile_scale, mobile_energy_scale=energy_scale, cloud_scale=cloud_scale
+    )
 
 
 def _measure_schedules(
@@ -262,9 +260,12 @@ def _run_link(run: _Run, link: LinkSpec, observer: RunObserver) -> _LinkOutcome:
         overhead_ms = calibrate_request_overhead(session, run.manifest)
         executor = run.executor(session, overhead_ms)
         _warm_up(run, executor)
-        calibration = Calibration(request_overhead_ms=overhead_ms)
+        up_burst, down_burst = session.shaped.burst_bytes
+        calibration = Calibration(
+            request_overhead_ms=overhead_ms, up_burst_bytes=up_burst, down_burst_bytes=down_burst
+        )
         if config.calibrate:
-            calibration = _calibrate_compute_step(run, executor, link, cloud_csv, overhead_ms)
+            calibration = _calibrate_compute_step(run, executor, link, cloud_csv, calibration)
         observer.phase(
             f"{link.name}: request overhead {overhead_ms:.1f} ms"
             + (

@@ -20,7 +20,7 @@ import pytest
 
 from harness.planner import Constraints, Objective, PlanningProblem, SegmentCosts, evaluate, plan
 from harness.planner.costs import costs_from_frames
-from harness.specs import load_device, load_link
+from harness.specs import LinkSpec, load_device, load_link
 from models.profile_rows import ProfileRow
 
 
@@ -105,3 +105,20 @@ def test_profiles_feed_chain_times_and_overheads() -> None:
     assert np.allclose(costs.cloud_overhead_ms, [0.2, 0.2])
     assert np.allclose(costs.mobile_overhead_ms, [0.0, 0.0])  # NaN (not measured) counts as 0
     assert costs.mobile_mj[0] == pytest.approx(device.compute_energy_mj(1.5, 1))
+
+
+def test_a_shapers_burst_passes_unserialised() -> None:
+    """8 Mbit/s = 1 byte/us both ways, no RTT: 4000 B up, 500 B down, 1 ms on the cloud.
+
+    No burst: 4 + 0.5 + 1 = 5.5 ms. A 1000-byte burst each way: (4000 - 1000) B = 3 ms up, the
+    500-byte result fits in the burst (0 ms): 3 + 0 + 1 = 4 ms.
+    """
+    link = LinkSpec(name="t", up_mbps=8, down_mbps=8, rtt_ms=0, alpha_up_mw_per_mbps=0,
+                    alpha_down_mw_per_mbps=0, beta_mw=0)  # fmt: skip
+    segments = SegmentCosts(mobile_ms=[10], mobile_mj=[1], cloud_ms=[1], out_bytes=[500], input_bytes=4000)
+    plain = evaluate(PlanningProblem(segments=segments, link=link), [1])
+    burst = link.model_copy(update={"up_burst_bytes": 1000.0, "down_burst_bytes": 1000.0})
+    bursty = evaluate(PlanningProblem(segments=segments, link=burst), [1])
+    assert plain.latency_ms == pytest.approx(5.5)
+    assert bursty.latency_ms == pytest.approx(4.0)
+    assert bursty.up_bytes == plain.up_bytes == 4000  # the bytes still cross

@@ -13,9 +13,9 @@ dtype), writes the last output as ``.npy`` and prints on stdout::
 ``--warmup_runs=N`` first runs the whole chain N times untimed (default 0), so that the timed run is warm
 like ``benchmark_model``'s (XNNPACK packs weights on an interpreter's first invoke). Exit status 0, or 1
 with a one-line message on stderr. The chain draws the profile's compute power from the battery while it
-runs (warm-up included). The device profile's ``compute_slowdown`` pads every segment's measured time
-``t`` to ``slowdown * t`` by sleeping, and the padded times are printed (see
-:mod:`harness.devices.slowdown`).
+runs (warm-up included). Every segment's time is the phone's: ``compute_slowdown`` x the CPU time the
+segment used (one thread; a loaded host does not stretch it), slept out after it; with more threads
+its wall time padded to ``slowdown`` x it (see :mod:`harness.devices.slowdown`).
 """
 
 from __future__ import annotations
@@ -76,9 +76,11 @@ def chain_runner(p: Process) -> int:
                 for k, runner in enumerate(runners):
                     if k:
                         current = hand_over(current, runners[k - 1], runner)
-                    start = time.perf_counter()
+                    start, cpu = time.perf_counter(), time.thread_time()
                     current = runner.run(current)
-                    segment_ms.append(padding.pad(time.perf_counter() - start) * 1e3)
+                    wall_s, cpu_s = time.perf_counter() - start, time.thread_time() - cpu
+                    phone_s = padding.phone_time(cpu_s, wall_s) if threads == 1 else padding.pad(wall_s)
+                    segment_ms.append(phone_s * 1e3)
                     if p.cancel.is_set():
                         return 130
     except BackendError as exc:
