@@ -84,7 +84,8 @@ def _measured(plans: pd.DataFrame, medians: pd.DataFrame, link: str, kind: str) 
 def plot_measured_sweep(
     plans: pd.DataFrame, measurements: pd.DataFrame, links: pd.DataFrame, path: Path, title: str = ""
 ) -> Path | None:
-    """Measured latency vs achieved uplink Mbps (log): mobile-only, cloud-only (JPEG), JointDNN plan.
+    """Measured latency vs achieved uplink Mbps (log): mobile-only, cloud-only (JPEG), JointDNN plan
+    (and the best single cut, Neurosurgeon's choice with the raw input, if it was executed).
 
     The plan's marker says its regime (circle mobile-only, diamond split, triangle cloud-only); its
     predicted latency is the dotted line. None (nothing written) if the run has fewer than
@@ -95,7 +96,7 @@ def plot_measured_sweep(
     order = links.sort_values("target_up_mbps")
     medians = measured_medians(measurements)
     x = order["up_mbps"].to_numpy(dtype=float)
-    series: dict[str, list[float]] = {"mobile_only": [], "cloud_only_jpeg": [], "jointdnn": []}
+    series: dict[str, list[float]] = {"mobile_only": [], "cloud_only_jpeg": [], "best_single_cut": [], "jointdnn": []}
     labels, predicted = [], []
     for link in order["link"]:
         for kind, values in series.items():
@@ -109,9 +110,12 @@ def plot_measured_sweep(
         return None
     fig = Figure(figsize=(7.5, 4.8), layout="constrained")
     ax = fig.add_subplot()
-    ax.plot(x, series["mobile_only"], "--", color="#1f77b4", label="mobile-only (measured)")
-    ax.plot(x, series["cloud_only_jpeg"], "--", color="#d62728", label="cloud-only, JPEG upload (measured)")
-    ax.plot(x, series["jointdnn"], "-", lw=2, color="black", label="JointDNN plan (measured)")
+    # the plan often *is* one of the baselines: draw it wide and pale underneath, the baselines on top
+    ax.plot(x, series["jointdnn"], "-", lw=7, color="black", alpha=0.25, label="JointDNN plan (measured)")
+    ax.plot(x, series["mobile_only"], "o--", color="#1f77b4", ms=4, label="mobile-only (measured)")
+    ax.plot(x, series["cloud_only_jpeg"], "s--", color="#d62728", ms=4, label="cloud-only, JPEG upload (measured)")
+    if any(math.isfinite(v) for v in series["best_single_cut"]):
+        ax.plot(x, series["best_single_cut"], "x:", color="#2ca02c", label="best single cut, raw input (measured)")
     ax.plot(x, predicted, ":", color="#555555", label="JointDNN plan (predicted)")
     for xi, yi, label in zip(x, series["jointdnn"], labels, strict=True):
         kind = regime(label)

@@ -68,7 +68,8 @@ class ButterflyBundle:
 
     ``cuts``: the cut layers the bundle keeps (fewer segments export and execute faster); the butterfly's
     quantizer (``butterfly_reduce``) is always one of them. The unit's weights are untrained (seeded):
-    right for latency, energy and bytes, not for accuracy.
+    right for latency, energy and bytes, not for accuracy. ``include_whole`` False skips converting the
+    whole model (half the export time); executions are then checked against the in-process chain.
     """
 
     base: str  # zoo model name
@@ -76,6 +77,7 @@ class ButterflyBundle:
     channels: int  # c' crossing the network
     stride: int = 2
     cuts: Sequence[str] = field(default_factory=tuple)
+    include_whole: bool = True
 
     @property
     def name(self) -> str:
@@ -97,7 +99,15 @@ def ensure_butterfly_bundle(
     cuts = list(dict.fromkeys([REDUCE_LAYER, *spec.cuts]))
     progress = ExportProgress(observer or NullObserver(), f"exporting {spec.name} ({quant})")
     try:
-        export_bundle(model, quant, out, cuts=cuts, model_name=spec.name, progress=progress)
+        export_bundle(
+            model,
+            quant,
+            out,
+            cuts=cuts,
+            model_name=spec.name,
+            include_whole=spec.include_whole,
+            progress=progress,
+        )
     finally:
         progress.close()
     return out

@@ -130,3 +130,41 @@ def test_report_names_a_missing_column(tmp_path: Path) -> None:
     )
     with pytest.raises(UsageError, match="pred_latency_ms"):
         build_report(run_dir)
+
+
+def test_outcomes_lead_with_regime_gain_and_error() -> None:
+    from harness.reports.summary import compact_schedule, outcomes, prediction_errors
+
+    assert compact_schedule("MMMMCCC") == "M4 C3" and compact_schedule("CCCC+jpeg") == "C4 jpeg"
+    plans, measurements, links = _frames()
+    view = outcomes(summarize(plans, measurements, links)).set_index("objective")
+    assert view.loc["latency", "regime"] == "split" and view.loc["energy", "regime"] == "cloud-only"
+    assert view.loc["latency", "vs_mobile"] == pytest.approx(42 / 27)  # in the goal's own metric
+    assert view.loc["energy", "vs_mobile"] == pytest.approx(63 / 22) and view.loc["energy", "unit"] == "mJ"
+    assert view.loc["energy", "error_pct"] == pytest.approx((22 - 20) / 22 * 100)
+    errors = prediction_errors(plans, measurements).iloc[0]
+    assert errors["schedules"] == 3  # CC, MC, MM were planned and executed (CM was not planned)
+    lat = sorted(abs(m - p) / m * 100 for m, p in ((42, 40), (27, 30), (55, 50)))
+    assert errors["latency_err_median_pct"] == pytest.approx(lat[1])
+
+
+def test_measured_sweep_plot_needs_four_uplinks(tmp_path: Path) -> None:
+    from harness.reports.sweep import plot_measured_sweep
+
+    plans, measurements, links = _frames()
+    assert plot_measured_sweep(plans, measurements, links, tmp_path / "one.png") is None
+    many_p, many_m, many_l = [], [], []
+    for i, mbps in enumerate((0.5, 2.0, 8.0, 32.0)):
+        name = f"4g-up{mbps:g}"
+        p, m, link = plans.copy(), measurements.copy(), links.copy()
+        p["link"], m["link"], link["link"] = name, name, name
+        m["latency_ms"] *= 1 + i  # any shape will do
+        link["target_up_mbps"], link["up_mbps"] = mbps, mbps
+        jpeg = p[p["kind"] == "cloud_only"].assign(kind="cloud_only_jpeg")
+        many_p += [p, jpeg]
+        many_m.append(m)
+        many_l.append(link)
+    path = plot_measured_sweep(
+        pd.concat(many_p), pd.concat(many_m), pd.concat(many_l), tmp_path / "sweep.png", "toy"
+    )
+    assert path is not None and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
