@@ -83,6 +83,14 @@ class DeviceSpec(BaseModel):
     # while drawing compute power, and report the padded time; a real phone over ADB ignores it.
     compute_slowdown: float = Field(default=1.0, ge=1.0)
     source: str = ""
+    # Energy of reading one byte of weights from DRAM (pJ/byte); 0 = not modelled. The planner charges
+    # every mobile segment weight bytes x this per pass (models.smartdeal makes the bytes fewer).
+    dram_pj_per_byte: float = Field(default=0.0, ge=0)
+    dram_source: str = ""
+
+    def memory_energy_mj(self, weight_bytes: float) -> float:
+        """Energy of reading ``weight_bytes`` of weights from DRAM once (mJ)."""
+        return self.dram_pj_per_byte * weight_bytes * 1e-9
 
     def compute_power_mw(self, threads: int = 1) -> float:
         """Power above idle while ``threads`` inference threads compute."""
