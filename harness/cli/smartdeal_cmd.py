@@ -39,11 +39,15 @@ def smartdeal(
     ] = None,
     threshold: Annotated[
         str, typer.Option("--threshold", help="coefficient pruning thresholds in [0, 1), one SD variant each")
-    ] = "0.1,0.2,0.3",
+    ] = "0.15,0.2,0.25",
     epochs: Annotated[
         int, typer.Option("--epochs", help="epochs of every variant after the base training")
     ] = 4,
     base_epochs: Annotated[int, typer.Option("--base-epochs", help="training epochs of the base model")] = 4,
+    learning_rate: Annotated[
+        float,
+        typer.Option("--learning-rate", help="Adam learning rate of the variants' training (fp32 and SD)"),
+    ] = 1e-3,
     int8: Annotated[
         bool, typer.Option("--int8/--no-int8", help="also convert to int8 TFLite and measure")
     ] = True,
@@ -86,7 +90,7 @@ def smartdeal(
             settings,
             cut=cut,
             base_training=TrainConfig(epochs=base_epochs, seed=seed),
-            training=TrainConfig(epochs=epochs, seed=seed),
+            training=TrainConfig(epochs=epochs, seed=seed, learning_rate=learning_rate),
             int8=int8,
             progress=lambda msg: status.update(msg),
             models_dir=out / "models" if save_models else None,

@@ -148,5 +148,5 @@ def test_bad_input_errors() -> None:
 
     inp = keras.Input((8, 8, 3))
     sep = keras.Model(inp, keras.layers.SeparableConv2D(4, 3, name="sep")(inp))
-    with pytest.raises(UsageError, match="SeparableConv2D.*supported: Conv2D, DepthwiseConv2D, Dense"):
+    with pytest.raises(UsageError, match=r"SeparableConv2D.*supported: Conv2D, DepthwiseConv2D, Dense"):
         to_smartdeal(sep)
