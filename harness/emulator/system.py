@@ -26,6 +26,7 @@ BATTERY_SYSFS = "/sys/class/power_supply/battery"
 BUILTIN_FILES = {
     "/data/local/tmp/benchmark_model": "benchmark_model",
     "/data/local/tmp/jointdnn_chain_runner": "jointdnn_chain_runner",
+    "/data/local/tmp/jointdnn_sd_rebuild": "jointdnn_sd_rebuild",
 }
 
 
