@@ -58,10 +58,20 @@ def _register() -> None:
         profile_cmd,
         run_cmd,
         serve_cmd,
+        smartdeal_cmd,
     )
 
     # Order is the order of `jointdnn --help`: the pipeline from model to report, then the tools.
-    for module in (models_cmd, serve_cmd, plan_cmd, run_cmd, butterfly_cmd, profile_cmd, emulator_cmd):
+    for module in (
+        models_cmd,
+        serve_cmd,
+        plan_cmd,
+        run_cmd,
+        butterfly_cmd,
+        smartdeal_cmd,
+        profile_cmd,
+        emulator_cmd,
+    ):
         module.register(app)
 
 

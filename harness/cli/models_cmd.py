@@ -125,6 +125,15 @@ def export_command(
     ] = None,
     cut: CutOpt = None,
     whole: Annotated[bool, typer.Option(help="also export the whole model (whole.tflite)")] = True,
+    smartdeal: Annotated[
+        Path | None,
+        typer.Option(
+            "--smartdeal",
+            help="MODEL is a trained SmartDeal .keras: also write its compact artifact to FILE "
+            "(a bare file name goes next to the bundle)",
+            metavar="FILE",
+        ),
+    ] = None,
 ) -> None:
     """Export MODEL's chain of TFLite segments (plus manifest.json) as a bundle."""
     from rich.console import Console
@@ -134,6 +143,11 @@ def export_command(
 
     stem = Path(model).stem if model.endswith((".keras", ".h5")) or "/" in model else model
     out_dir = out or Path("bundles") / f"{stem}-{quant}"
+    if smartdeal is not None:
+        _export_smartdeal(
+            model, quant, out_dir, smartdeal, cache_dir=cache_dir, cut=cut, whole=whole, stem=stem
+        )
+        return
     before = (STATS.conversions, STATS.cache_hits)
     with Progress(transient=True, disable=not sys.stderr.isatty(), console=Console(stderr=True)) as bar:
         task = bar.add_task(f"exporting {stem} ({quant})", total=None)
@@ -157,6 +171,44 @@ def export_command(
     typer.echo(
         f"wrote {out_dir}: {manifest.num_segments} segments ({_human_bytes(total_bytes)}), "
         f"{converted} converted, {hits} from cache"
+    )
+
+
+def _export_smartdeal(
+    model: str,
+    quant: str,
+    out_dir: Path,
+    artifact: Path,
+    *,
+    cache_dir: Path | None,
+    cut: list[str] | None,
+    whole: bool,
+    stem: str,
+) -> None:
+    """``jointdnn export SD.keras --smartdeal FILE``: folded fp32 bundle + compact artifact + size report."""
+    from models.errors import UsageError
+
+    if quant != "fp32":
+        raise UsageError(
+            f"--smartdeal needs --quant fp32 (the {quant} converter rewrites the kernels, so the device could "
+            "not rebuild the segment files exactly)"
+        )
+    import models.smartdeal_layer  # noqa: F401  (registers the layer so the .keras file loads)
+    from models.smartdeal_export import export_smartdeal
+    from models.zoo import load_model
+
+    sd_model = load_model(model)
+    target = out_dir / artifact if artifact.parent == Path(".") else artifact
+    manifest, report = export_smartdeal(
+        sd_model, out_dir, target, cuts=cut, cache_dir=cache_dir, include_whole=whole, model_name=stem
+    )
+    typer.echo(f"wrote {out_dir} ({manifest.num_segments} segments) and {target}")
+    typer.echo(
+        f"mobile half: dense segment files {_human_bytes(report.dense_tflite_bytes)} -> artifact "
+        f"{_human_bytes(report.artifact_bytes)} (skeletons {_human_bytes(report.skeleton_bytes)} + SD payload "
+        f"{_human_bytes(report.sd_payload_bytes)} replacing {_human_bytes(report.kernel_fp32_bytes)} of fp32 "
+        f"kernels), {report.ratio:.2f}x smaller; {report.layers} SD layers"
+        + (f"; left dense: {', '.join(report.layers_left_dense)}" if report.layers_left_dense else "")
     )
 
 

@@ -38,6 +38,7 @@ THERMAL_SYSFS = "/sys/class/thermal"
 BUILTIN_FILES = {
     "/data/local/tmp/benchmark_model": "benchmark_model",
     "/data/local/tmp/jointdnn_chain_runner": "jointdnn_chain_runner",
+    "/data/local/tmp/jointdnn_sd_rebuild": "jointdnn_sd_rebuild",
 }
 
 

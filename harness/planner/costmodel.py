@@ -21,6 +21,9 @@ and same-sized gradients cross back at every inner boundary (two transfers, two 
 input crosses once if segment 0 is on the cloud; the loss is computed where the last segment runs, so
 nothing crosses after it; with ``sync_every_steps = K`` each cloud segment adds ``param_bytes / K`` of
 download per step (serialisation only: the sync rides on an existing response, no extra round trip).
+Weight memory: a segment on the phone costs ``weight_bytes * dram_pj_per_byte`` (once per forward pass,
+twice per training step) in ``mobile_memory_mj``, part of the mobile energy; SmartDeal segments have
+fewer weight bytes (the compact form is what is read, reconstruction happening next to the compute).
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ METRICS: tuple[str, ...] = (
     "up_bytes",
     "down_bytes",
     "transfers",  # number of network transfers
+    "mobile_memory_mj",  # phone reading its segments' weights from DRAM (weight bytes x pJ/byte)
 )
 _I = {name: i for i, name in enumerate(METRICS)}
 
@@ -68,7 +72,12 @@ def metric_vector(**weights: float) -> np.ndarray:
     vector = np.zeros(len(METRICS))
     derived = {
         "latency_ms": ("mobile_compute_ms", "cloud_compute_ms", "transfer_ms"),
-        "mobile_energy_mj": ("mobile_compute_mj", "mobile_transfer_mj", "mobile_waiting_mj"),
+        "mobile_energy_mj": (
+            "mobile_compute_mj",
+            "mobile_transfer_mj",
+            "mobile_waiting_mj",
+            "mobile_memory_mj",
+        ),
         "cloud_ms": ("cloud_compute_ms",),
     }
     for name, weight in weights.items():
@@ -135,12 +144,16 @@ def build_tables(problem: PlanningProblem) -> CostTables:
     seg, link, n = problem.segments, problem.link, problem.n
     assert seg.mobile_backward_ms is not None and seg.mobile_backward_mj is not None  # set in __post_init__
     assert seg.cloud_backward_ms is not None and seg.param_bytes is not None
+    assert seg.weight_bytes is not None
     training = problem.phase == "training"
     waiting_mw = problem.waiting_mw if problem.include_waiting_energy else 0.0
 
     node = np.zeros((n, 2, len(METRICS)))
     node[:, 0, _I["mobile_compute_ms"]] = seg.mobile_ms + (seg.mobile_backward_ms if training else 0.0)
     node[:, 0, _I["mobile_compute_mj"]] = seg.mobile_mj + (seg.mobile_backward_mj if training else 0.0)
+    # Weights are read once per forward pass and once more per backward pass (input gradients).
+    reads = 2.0 if training else 1.0
+    node[:, 0, _I["mobile_memory_mj"]] = reads * seg.weight_bytes * problem.dram_pj_per_byte * 1e-9
     cloud_ms = seg.cloud_ms + (seg.cloud_backward_ms if training else 0.0)
     node[:, 1, _I["cloud_compute_ms"]] = cloud_ms
     node[:, 1, _I["mobile_waiting_mj"]] = waiting_mw * cloud_ms / 1e3
@@ -219,7 +232,7 @@ class Breakdown:
     """Predicted cost of one schedule, per query (inference) or per training step.
 
     Totals equal the sum of their parts: ``latency_ms = latency_compute_ms + latency_transfer_ms``,
-    ``mobile_energy_mj = mobile_compute_mj + mobile_transfer_mj + mobile_waiting_mj``,
+    ``mobile_energy_mj = mobile_compute_mj + mobile_transfer_mj + mobile_waiting_mj + mobile_memory_mj``,
     ``cloud_ms = cloud_compute_ms`` (the cloud budget is on compute) with ``cloud_transfer_ms`` the
     server's send/receive time alongside.
     """
@@ -238,6 +251,7 @@ class Breakdown:
     up_bytes: float
     down_bytes: float
     transfers: int
+    mobile_memory_mj: float = 0.0  # weight bytes read from DRAM on the phone x the device's pJ/byte
 
     @classmethod
     def from_metrics(cls, totals: np.ndarray) -> Breakdown:
@@ -248,7 +262,10 @@ class Breakdown:
             latency_compute_ms=compute_ms,
             latency_transfer_ms=t["transfer_ms"],
             mobile_compute_ms=t["mobile_compute_ms"],
-            mobile_energy_mj=t["mobile_compute_mj"] + t["mobile_transfer_mj"] + t["mobile_waiting_mj"],
+            mobile_energy_mj=t["mobile_compute_mj"]
+            + t["mobile_transfer_mj"]
+            + t["mobile_waiting_mj"]
+            + t["mobile_memory_mj"],
             mobile_compute_mj=t["mobile_compute_mj"],
             mobile_transfer_mj=t["mobile_transfer_mj"],
             mobile_waiting_mj=t["mobile_waiting_mj"],
@@ -258,6 +275,7 @@ class Breakdown:
             up_bytes=t["up_bytes"],
             down_bytes=t["down_bytes"],
             transfers=round(t["transfers"]),
+            mobile_memory_mj=t["mobile_memory_mj"],
         )
 
     def value(self, name: str) -> float:

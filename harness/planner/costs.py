@@ -9,7 +9,9 @@ describe the same segments and that every cost is present and non-negative.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -87,6 +89,7 @@ class SegmentCosts:
     mobile_overhead_ms: np.ndarray | None = None
     mobile_overhead_mj: np.ndarray | None = None
     cloud_overhead_ms: np.ndarray | None = None
+    weight_bytes: np.ndarray | None = None  # weight bytes the phone reads per pass (default: zeros)
 
     def __post_init__(self) -> None:
         n = np.asarray(self.mobile_ms).size
@@ -97,7 +100,7 @@ class SegmentCosts:
             set_(self, name, _array(name, getattr(self, name), n))
         optional = ("mobile_backward_ms", "mobile_backward_mj", "cloud_backward_ms", "param_bytes")
         overheads = ("mobile_overhead_ms", "mobile_overhead_mj", "cloud_overhead_ms")
-        for name in optional + overheads:
+        for name in (*optional, *overheads, "weight_bytes"):
             value = getattr(self, name)
             set_(self, name, np.zeros(n) if value is None else _array(name, value, n))
         input_bytes = float(self.input_bytes)
@@ -139,9 +142,12 @@ class PlanningProblem:
     model: str = ""
     device: str = ""
     extra: dict[str, str] = field(default_factory=dict)
+    dram_pj_per_byte: float = 0.0  # the device's price of reading a weight byte (0: not modelled)
 
     def __post_init__(self) -> None:
         check_phase(self.phase)
+        if not math.isfinite(self.dram_pj_per_byte) or self.dram_pj_per_byte < 0:
+            raise ProfileError(f"dram_pj_per_byte must be >= 0, got {self.dram_pj_per_byte}")
         if not math.isfinite(self.waiting_mw) or self.waiting_mw < 0:
             raise ProfileError(f"waiting_mw must be >= 0, got {self.waiting_mw}")
         if self.sync_every_steps is not None:
@@ -252,6 +258,14 @@ def costs_from_frames(
     mobile_overhead_mj = np.array(
         [device.compute_energy_mj(ms, int(t)) for ms, t in zip(mobile_overhead_ms, threads, strict=True)]
     )
+    # A profiled (or power-model) energy already includes reading the segment's float32 weights from DRAM;
+    # split that part out into the memory term (costmodel adds weight_bytes x price back per pass), so a
+    # dense plan's total is unchanged and a compact (SmartDeal) segment pays only for its compact bytes.
+    dense_bytes = (
+        np.nan_to_num(_column(m, "param_bytes", "mobile"), nan=0.0) if "param_bytes" in m.columns else None
+    )
+    dense_mj = 0.0 if dense_bytes is None else dense_bytes * device.dram_pj_per_byte * 1e-9
+    mobile_mj = np.maximum(mobile_mj - dense_mj, 0.0)
 
     if input_bytes is None:
         input_bytes = float(_column(m, "in_bytes", "mobile")[0])
@@ -283,7 +297,7 @@ def costs_from_frames(
         )
         backward = {
             "mobile_backward_ms": mb,
-            "mobile_backward_mj": np.where(np.isnan(mbe), mbe_derived, mbe),
+            "mobile_backward_mj": np.maximum(np.where(np.isnan(mbe), mbe_derived, mbe) - dense_mj, 0.0),
             "cloud_backward_ms": cb,
             "param_bytes": np.nan_to_num(_column(m, "param_bytes", "mobile"), nan=0.0),
         }
@@ -301,6 +315,11 @@ def costs_from_frames(
         mobile_overhead_ms=mobile_overhead_ms,
         mobile_overhead_mj=mobile_overhead_mj,
         cloud_overhead_ms=np.nan_to_num(_optional(c, "overhead_ms"), nan=0.0),
+        weight_bytes=(
+            np.nan_to_num(_column(m, "param_bytes", "mobile"), nan=0.0)
+            if "param_bytes" in m.columns
+            else None
+        ),
     )
 
 
@@ -314,6 +333,7 @@ def build_problem(
     include_waiting_energy: bool = True,
     sync_every_steps: int | None = None,
     input_bytes: float | None = None,
+    weight_bytes: Sequence[float] | None = None,
 ) -> PlanningProblem:
     """A planning problem from profile CSVs (or frames), a link and a device power profile.
 
@@ -326,6 +346,9 @@ def build_problem(
     link_profile = link if isinstance(link, LinkSpec) else load_link(link)
     device_profile = device if isinstance(device, DeviceSpec) else load_device(device)
     segments = costs_from_frames(m_frame, c_frame, device_profile, phase=phase, input_bytes=input_bytes)
+    if weight_bytes is not None:  # e.g. SmartDeal segments: the compact bytes are read and synced
+        compact = _array("weight_bytes", weight_bytes, segments.n)
+        segments = dataclasses.replace(segments, weight_bytes=compact, param_bytes=compact)
     models = segment_rows(m_frame)["model"].astype(str).unique().tolist()
     return PlanningProblem(
         segments=segments,
@@ -336,4 +359,5 @@ def build_problem(
         sync_every_steps=sync_every_steps,
         model=models[0] if len(models) == 1 else "",
         device=device_profile.name,
+        dram_pj_per_byte=device_profile.dram_pj_per_byte,
     )

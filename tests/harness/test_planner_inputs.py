@@ -62,9 +62,12 @@ def test_build_problem_from_csvs_derives_missing_mobile_energy(tmp_path: Path) -
     problem = build_problem(m, c, "4G", "generic-phone")
     device = load_device("generic-phone")
     assert problem.n == 4 and problem.model == "toy" and problem.link.name == "4g"
-    # NaN energy_mj -> active_mw (1500 mW) x latency.
-    np.testing.assert_allclose(problem.segments.mobile_mj, [device.compute_energy_mj(ms) for ms in MOBILE_MS])
-    assert problem.segments.mobile_mj[0] == pytest.approx(45.0)
+    # NaN energy_mj -> active_mw (1500 mW) x latency, of which the weight reads are the memory term.
+    memory_mj = problem.segments.weight_bytes * device.dram_pj_per_byte * 1e-9
+    np.testing.assert_allclose(
+        problem.segments.mobile_mj + memory_mj, [device.compute_energy_mj(ms) for ms in MOBILE_MS]
+    )
+    assert problem.segments.mobile_mj[0] + memory_mj[0] == pytest.approx(45.0)
     assert problem.segments.input_bytes == 150_528
     assert problem.waiting_mw == device.waiting_mw
     # The cloud's own energy (99 mJ) never counts: mobile-only and cloud-only energies ignore it.

@@ -234,10 +234,13 @@ def test_breakdown_parts_add_up(phase: str) -> None:
         b = evaluate(problem, schedule)
         assert _close(b.latency_ms, b.latency_compute_ms + b.latency_transfer_ms)
         assert _close(b.latency_compute_ms, b.mobile_compute_ms + b.cloud_compute_ms)
-        assert _close(b.mobile_energy_mj, b.mobile_compute_mj + b.mobile_transfer_mj + b.mobile_waiting_mj)
+        assert _close(
+            b.mobile_energy_mj,
+            b.mobile_compute_mj + b.mobile_transfer_mj + b.mobile_waiting_mj + b.mobile_memory_mj,
+        )
         switches = int(np.abs(np.diff([0, *schedule, 0])).sum())
         inner = int(np.abs(np.diff(schedule)).sum())
         # Training sends the activation forward and the gradient back across every inner boundary.
         expected = switches if phase == "inference" else 2 * inner + int(schedule[0])
         assert b.transfers == expected
-    assert len(METRICS) == 10
+    assert len(METRICS) == 11
