@@ -203,7 +203,9 @@ def run_study(
             from models.streaming_pca import fit_stream
 
             say(f"learning the reduction k={c} by streaming GHA (fixed point)")
-            learnt = fit_stream(cut_features(model, cut_layer, calibration), int(c), fixed_point=True).to_pca()
+            learnt = fit_stream(
+                cut_features(model, cut_layer, calibration), int(c), fixed_point=True
+            ).to_pca()
             net = insert_pca(model, cut_layer, learnt, name_suffix=f"stream{c}")
             rows.append(row("stream", net, PCA_REDUCE_LAYER, learnt.low, learnt.high))
     return rows
