@@ -42,7 +42,7 @@ class DriftResult:
         """Samples after the change from which the streaming error stays within tolerance of the refit's."""
         after = [
             (s, e, r)
-            for s, e, r in zip(self.samples, self.stream_error, self.refit_error)
+            for s, e, r in zip(self.samples, self.stream_error, self.refit_error, strict=True)
             if s > self.change_at
         ]
         for i, (samples, _, _) in enumerate(after):
@@ -90,7 +90,7 @@ def run_drift(
     once = FeaturePCA.fit(stream_before, k)
     refits = (once, FeaturePCA.fit(stream_after, k))
     result = DriftResult(k=k, change_at=len(phases[0]) * batch_size, tolerance=tolerance)
-    for phase, (batches, held_out) in enumerate(zip(phases, (eval_before, eval_after))):
+    for phase, (batches, held_out) in enumerate(zip(phases, (eval_before, eval_after), strict=True)):
         for i, batch in enumerate(batches, start=1):
             trainer.update(batch)
             if i % checkpoint_every == 0 or i == len(batches):
