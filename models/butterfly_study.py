@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = ["StudyRow", "measure_split_latency", "run_study", "write_study"]
 
-Variant = Literal["base", "butterfly", "pca"]
+Variant = Literal["base", "butterfly", "pca", "stream"]
 
 
 @dataclass
@@ -123,12 +123,15 @@ def run_study(
     cache_dir: Path | None = None,
     progress: Callable[[str], None] | None = None,
     models_dir: Path | None = None,
+    streaming: bool = False,
 ) -> list[StudyRow]:
     """Train ``model`` (in place) and its variants on ``data``; one :class:`StudyRow` per variant.
 
     ``latency_dir`` set: export every variant below it and measure device/cloud latency; otherwise the
     latency columns stay NaN. The PCA baseline is fit on the training images (at most 512).
     ``models_dir`` set: every trained model is saved there as ``<name>.keras``.
+    ``streaming`` also learns the reduction with k = c' by streaming GHA (fixed point, as a phone would,
+    :func:`models.streaming_pca.fit_stream`) on the same calibration features, deployed like the PCA.
     """
     if not channels:
         raise UsageError("give at least one channel count, e.g. --channels 2,4,8,16")
@@ -195,6 +198,16 @@ def run_study(
             rows.append(
                 row("pca", insert_pca(model, cut_layer, fitted), PCA_REDUCE_LAYER, fitted.low, fitted.high)
             )
+        if streaming and c <= cut_shape[-1]:
+            from models.feature_pca import cut_features
+            from models.streaming_pca import fit_stream
+
+            say(f"learning the reduction k={c} by streaming GHA (fixed point)")
+            learnt = fit_stream(
+                cut_features(model, cut_layer, calibration), int(c), fixed_point=True
+            ).to_pca()
+            net = insert_pca(model, cut_layer, learnt, name_suffix=f"stream{c}")
+            rows.append(row("stream", net, PCA_REDUCE_LAYER, learnt.low, learnt.high))
     return rows
 
 
@@ -222,7 +235,7 @@ def write_study(rows: Sequence[StudyRow], out_dir: Path, *, stem: str = "butterf
         for r in rows:
             writer.writerow(dataclasses.asdict(r))
     fig, (ax_acc, ax_ms) = plt.subplots(1, 2, figsize=(10, 4))
-    for variant, marker in (("base", "*"), ("butterfly", "o"), ("pca", "s")):
+    for variant, marker in (("base", "*"), ("butterfly", "o"), ("pca", "s"), ("stream", "^")):
         chosen = [r for r in rows if r.variant == variant]
         if not chosen:
             continue

@@ -114,12 +114,15 @@ def fit_cut_pca(model: keras.Model, cut_layer: str, calibration: np.ndarray, k: 
     return FeaturePCA.fit(features, k)
 
 
-def insert_pca(model: keras.Model, cut_layer: str, pca: FeaturePCA) -> keras.Model:
+def insert_pca(
+    model: keras.Model, cut_layer: str, pca: FeaturePCA, *, name_suffix: str | None = None
+) -> keras.Model:
     """A copy of ``model`` with the PCA bottleneck (fixed weights) after ``cut_layer``.
 
     Layers: ``pca_project`` (1x1 conv, kernel = components^T, bias = -mean @ components^T),
     ``pca_reduce`` (8-bit quantizer over the calibration range; the new cut), ``pca_restore_conv``
     (1x1 conv, kernel = components, bias = mean) and the base model's activation at the cut.
+    The copy is named ``<model>_<name_suffix>`` (default ``pca<k>``).
     """
     from keras import layers
 
@@ -142,7 +145,7 @@ def insert_pca(model: keras.Model, cut_layer: str, pca: FeaturePCA) -> keras.Mod
         y = layers.Conv2D(channels, 1, name="pca_restore_conv", trainable=False)(y)  # (N, H, W, C)
         return _activation_layer(restore_act, RESTORE_LAYER.replace("butterfly", "pca"))(y)
 
-    clone = insert_bottleneck(model, cut_layer, build, name_suffix=f"pca{pca.k}")
+    clone = insert_bottleneck(model, cut_layer, build, name_suffix=name_suffix or f"pca{pca.k}")
     # The fixed PCA weights (the base layers got theirs from the base model).
     clone.get_layer("pca_project").set_weights([project_kernel, -(pca.mean @ pca.components.T)])
     clone.get_layer("pca_restore_conv").set_weights([restore_kernel, pca.mean])

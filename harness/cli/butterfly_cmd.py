@@ -53,6 +53,13 @@ def butterfly(
     save_models: Annotated[
         bool, typer.Option("--save-models", help="also save each trained variant as OUT/<name>.keras")
     ] = False,
+    streaming: Annotated[
+        bool,
+        typer.Option(
+            "--streaming/--no-streaming",
+            help="also learn the reduction by streaming GHA in fixed point (as on the phone), k = c'",
+        ),
+    ] = False,
 ) -> None:
     """Train butterfly variants at CUT on a data set; write OUT/<model>-<cut>.csv and .png."""
     from rich.console import Console
@@ -93,6 +100,7 @@ def butterfly(
             quant=quant,
             progress=lambda msg: status.update(msg),
             models_dir=out / "models" if save_models else None,
+            streaming=streaming,
         )
     stem = f"{Path(model).stem}-{cut}"
     csv_path, png_path = write_study(rows, out, stem=stem)

@@ -26,17 +26,17 @@ def _image_folder(root):
     return root
 
 
-def test_butterfly_command_on_an_image_folder_writes_csv_and_plot(tmp_path, capsys):
+def test_butterfly_command_on_an_image_folder_writes_csv_and_plot_with_stream_variant(tmp_path, capsys):
     out = tmp_path / "report"
     folder = _image_folder(tmp_path / "shapes")
     code = main(
         ["butterfly", "small_cnn", "--cut", "block2_pool", "--channels", "8", "--dataset", str(folder),
-         "--base-epochs", "2", "--epochs", "1", "--no-latency", "--out", str(out)]
+         "--base-epochs", "2", "--epochs", "1", "--no-latency", "--streaming", "--out", str(out)]
     )  # fmt: skip
     assert code == 0
     table = pd.read_csv(out / "small_cnn-block2_pool.csv")
     assert (out / "small_cnn-block2_pool.png").stat().st_size > 1000
-    assert list(table.variant) == ["base", "butterfly", "pca"]
+    assert list(table.variant) == ["base", "butterfly", "pca", "stream"]
     base, butterfly, pca = (table.iloc[i] for i in range(3))
     assert base.cut_bytes == 8 * 8 * 32 * 4 and base.ratio == 1.0 and base.accuracy_delta_pts == 0.0
     assert butterfly.cut_bytes == pca.cut_bytes == 8 * 8 * 8 and butterfly.ratio == 16.0
@@ -44,6 +44,9 @@ def test_butterfly_command_on_an_image_folder_writes_csv_and_plot(tmp_path, caps
     assert 0 < butterfly.cut_bytes_zstd <= butterfly.cut_bytes + 64
     assert butterfly.accuracy_delta_pts == pytest.approx(100 * (butterfly.accuracy - base.accuracy))
     assert not any(math.isfinite(v) for v in table.device_ms)  # --no-latency: not measured
+    stream = table.iloc[3]  # the reduction learnt by fixed-point streaming GHA, deployed like the PCA
+    assert stream.cut_layer == "pca_reduce" and stream.cut_bytes == pca.cut_bytes and stream.channels == 8
+    assert abs(stream.accuracy - pca.accuracy) <= 0.15  # a 7-image test set: one image is 0.14
     assert "butterfly" in capsys.readouterr().out
 
 
