@@ -203,7 +203,7 @@ def hot_phone() -> EmulatedDevice:
             "name": "hot-phone",
             "compute_slowdown": 1.0,
             "thermal_resistance_c_per_w": 40.0,  # idle 43 °C, computing (1.95 W) towards 103 °C
-            "thermal_capacitance_j_per_c": 0.01,  # tau = 0.4 s
+            "thermal_capacitance_j_per_c": 0.005,  # tau = 0.2 s
             "trip_c": 50.0,
             "trip_hysteresis_c": 3.0,
         }
@@ -220,7 +220,9 @@ def test_hot_phone_throttles_is_reported_and_the_cooldown_gate_waits(
 ) -> None:
     bundle = bundle_factory("small_cnn", "fp32")
     device = AdbDevice(hot_phone.serial, energy_window_s=0.25)
-    settings = ProfileSettings(runs=5, warmup_min_secs=0.02, whole_model=False)
+    settings = ProfileSettings(
+        runs=5, warmup_min_secs=0.02, min_secs=0.2, whole_model=False, measure_energy=False
+    )
     with caplog.at_level(logging.WARNING, logger="harness.profiling.job"):
         hot = profile_device(device, bundle, settings, out_root=tmp_path)
     assert hot_phone.battery.thermal.trips >= 1
@@ -231,7 +233,14 @@ def test_hot_phone_throttles_is_reported_and_the_cooldown_gate_waits(
     assert len(hot.warnings) == len(frame) and any("kHz" in r.getMessage() for r in caplog.records)
 
     gated = ProfileSettings(
-        runs=5, warmup_min_secs=0.02, whole_model=False, force=True, cooldown_temp_c=45.0, cooldown_s=30.0
+        runs=5,
+        warmup_min_secs=0.02,
+        min_secs=0.2,
+        whole_model=False,
+        measure_energy=False,
+        force=True,
+        cooldown_temp_c=45.0,
+        cooldown_s=30.0,
     )
     cooled = profile_device(device, bundle, gated, out_root=tmp_path / "gated")
     rows = read_profile(cooled.csv_path)
