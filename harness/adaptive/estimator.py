@@ -2,7 +2,9 @@
 
 Link (:class:`LinkEstimator`), as video ABR players do it: every cloud exchange is one throughput sample
 per direction, and the estimate is the **harmonic mean** of the last ``window`` samples (robust to a
-single lucky burst: one fast sample cannot pull it up much, one slow sample pulls it down). An exchange
+single lucky burst: one fast sample cannot pull it up much, one slow sample pulls it down); samples
+older than ``window_s`` before the newest drop out, so a change of link is followed within seconds. When
+the schedule sends nothing for a while (mobile-only), small probes give samples. An exchange
 is timed as a whole (request + response), so its wire time minus the estimated round trip is shared
 between the two directions in proportion to the serialisation the current estimate predicts for each; a
 direction carrying too few bytes to time gives no sample. The round trip is the
@@ -16,6 +18,7 @@ and ``c`` chains, a newcomer waits ~``max(0, b - c + 1) * compute / c``.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -38,31 +41,50 @@ def harmonic_mean(values: deque[float] | list[float]) -> float:
 class LinkEstimator:
     """Up/down Mbps (harmonic mean of a window) and per-request latency (windowed minimum)."""
 
-    def __init__(self, prior: LinkConditions, *, window: int = 5):
+    def __init__(self, prior: LinkConditions, *, window: int = 5, window_s: float = 2.0):
         self.prior = prior
         self.window = window
-        self._up: deque[float] = deque(maxlen=window)  # Mbps samples
-        self._down: deque[float] = deque(maxlen=window)
-        self._rtt: deque[float] = deque(maxlen=window)  # ms samples
-        self.last_sample_s = -1.0  # monotonic time of the last throughput sample
+        self.window_s = window_s
+        self._up: deque[tuple[float, float]] = deque(maxlen=window)  # (time s, Mbps)
+        self._down: deque[tuple[float, float]] = deque(maxlen=window)
+        self._rtt: deque[tuple[float, float]] = deque(maxlen=window)  # (time s, ms)
+        self.last_sample_s = -math.inf  # time of the last throughput sample
+
+    def _recent(self, samples: deque[tuple[float, float]]) -> list[float]:
+        newest = samples[-1][0]
+        return [v for t, v in samples if t >= newest - self.window_s]
 
     def estimate(self) -> LinkConditions:
         """The current belief (the prior for what has no sample yet)."""
         return LinkConditions(
-            harmonic_mean(self._up) if self._up else self.prior.up_mbps,
-            harmonic_mean(self._down) if self._down else self.prior.down_mbps,
-            min(self._rtt) if self._rtt else self.prior.rtt_ms,
+            harmonic_mean(self._recent(self._up)) if self._up else self.prior.up_mbps,
+            harmonic_mean(self._recent(self._down)) if self._down else self.prior.down_mbps,
+            min(self._recent(self._rtt)) if self._rtt else self.prior.rtt_ms,
         )
 
-    def add_ping(self, rtt_ms: float) -> None:
+    def add_ping(self, rtt_ms: float, now_s: float = 0.0) -> None:
         """A tiny request's round trip (ms): an RTT sample."""
         if rtt_ms > 0:
-            self._rtt.append(rtt_ms)
+            self._rtt.append((now_s, rtt_ms))
 
-    def add_exchange(self, up_bytes: float, down_bytes: float, wire_ms: float, now_s: float) -> None:
-        """One request/response on the wire: ``wire_ms`` excludes the server's compute and queue."""
+    def add_probe(
+        self, up_bytes: float, up_ms: float, down_bytes: float, down_ms: float, now_s: float
+    ) -> None:
+        """A probe: an upload and a download timed separately (ms), each including one round trip."""
+        rtt = self.estimate().rtt_ms
+        for nbytes, elapsed, samples in ((up_bytes, up_ms, self._up), (down_bytes, down_ms, self._down)):
+            serial = elapsed - rtt
+            if nbytes >= MIN_SAMPLE_BYTES and serial >= MIN_SERIAL_MS:
+                samples.append((now_s, nbytes * 8 / 1e3 / serial))
+                self.last_sample_s = now_s
+
+    def add_exchange(
+        self, up_bytes: float, down_bytes: float, wire_ms: float, now_s: float, *, requests: int = 1
+    ) -> None:
+        """``requests`` request/responses on the wire, in total: ``wire_ms`` excludes the server's
+        compute and queue time."""
         belief = self.estimate()
-        serial_ms = wire_ms - belief.rtt_ms  # both directions' serialisation, ms
+        serial_ms = wire_ms - requests * belief.rtt_ms  # both directions' serialisation, ms
         expected_up = radio.serial_ms(up_bytes, belief.up_mbps)
         expected_down = radio.serial_ms(down_bytes, belief.down_mbps)
         if serial_ms <= 0 or expected_up + expected_down <= 0:
@@ -73,7 +95,7 @@ class LinkEstimator:
             (down_bytes, serial_ms - up_ms, self._down),
         ):
             if nbytes >= MIN_SAMPLE_BYTES and share_ms >= MIN_SERIAL_MS:
-                samples.append(nbytes * 8 / 1e3 / share_ms)  # Mbit / s = bits / ms / 1e3
+                samples.append((now_s, nbytes * 8 / 1e3 / share_ms))  # Mbit / s = bits / ms / 1e3
                 self.last_sample_s = now_s
 
 

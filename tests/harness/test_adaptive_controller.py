@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -47,7 +49,9 @@ def test_link_estimator_recovers_the_rates_of_a_synthetic_transfer_log() -> None
     est = LinkEstimator(LinkConditions(20.0, 50.0, 10.0), window=5)
     rng = np.random.default_rng(0)
     for i in range(40):
-        est.add_ping(truth.rtt_ms + rng.uniform(0, 3))  # pings queue a little, never less than the RTT
+        est.add_ping(
+            truth.rtt_ms + rng.uniform(0, 3), now_s=i
+        )  # pings queue a little, never less than the RTT
         up, down = rng.integers(20_000, 300_000), rng.integers(5_000, 100_000)
         est.add_exchange(float(up), float(down), _exchange_ms(up, down, truth), now_s=i)
     got = est.estimate()
@@ -60,8 +64,8 @@ def test_link_estimator_follows_a_rate_drop_within_its_window() -> None:
     est = LinkEstimator(LinkConditions(5.0, 10.0, 50.0), window=4)
     for i, mbps in enumerate([5.0] * 6 + [1.0] * 4):
         truth = LinkConditions(mbps, 10.0, 50.0)
-        est.add_ping(50.0)
-        est.add_exchange(200_000, 0, _exchange_ms(200_000, 0, truth), now_s=i)
+        est.add_ping(50.0, now_s=i)
+        est.add_exchange(200_000, 0, _exchange_ms(200_000, 0, truth), now_s=i * 0.1)
     assert est.estimate().up_mbps == pytest.approx(1.0, rel=0.05)
 
 
@@ -73,7 +77,19 @@ def test_harmonic_mean_is_robust_to_one_fast_outlier() -> None:
 def test_tiny_transfers_give_no_throughput_sample() -> None:
     est = LinkEstimator(LinkConditions(5.0, 10.0, 50.0))
     est.add_exchange(100, 100, 400.0, now_s=0)  # slow, but only latency: not a bandwidth sample
-    assert est.estimate().up_mbps == 5.0 and est.last_sample_s < 0
+    assert est.estimate().up_mbps == 5.0 and est.last_sample_s == -math.inf
+
+
+def test_old_samples_leave_the_window_and_probes_refresh_it() -> None:
+    est = LinkEstimator(LinkConditions(5.0, 10.0, 50.0), window=5, window_s=2.0)
+    for i in range(3):
+        est.add_ping(50.0, now_s=i * 0.1)
+        est.add_exchange(100_000, 0, _exchange_ms(100_000, 0, LinkConditions(1.0, 10.0, 50.0)), now_s=i * 0.1)
+    assert est.estimate().up_mbps == pytest.approx(1.0, rel=0.05)
+    # mobile-only for a while; one probe 5 s later at 8 Mbps replaces the stale samples at once
+    est.add_probe(40_000, 50.0 + 40.0, 40_000, 50.0 + 20.0, now_s=5.0)
+    assert est.estimate().up_mbps == pytest.approx(8.0, rel=0.01)
+    assert est.estimate().down_mbps == pytest.approx(16.0, rel=0.01)
 
 
 def test_queue_estimator_reads_the_load_report() -> None:
