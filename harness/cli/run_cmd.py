@@ -134,6 +134,35 @@ def run_command(
             "--jpeg-quality", help="Quality (1-95) of the JPEG-coded input (cloud-only status quo)."
         ),
     ] = 90,
+    adaptive: Annotated[
+        bool,
+        typer.Option("--adaptive", help="Re-plan per request over a replayed --trace (harness.adaptive)."),
+    ] = False,
+    trace: Annotated[
+        str | None, typer.Option("--trace", help="Link trace: CSV, Mahimahi file, or a shipped trace name.")
+    ] = None,
+    policies: Annotated[
+        str, typer.Option("--policies", help="--adaptive: adaptive, adaptive-energy, static:<MC schedule>.")
+    ] = "adaptive",
+    battery_threshold_pct: Annotated[
+        float, typer.Option("--battery-threshold-pct", help="--adaptive: below this, save energy.")
+    ] = 20.0,
+    battery_policy: Annotated[
+        str, typer.Option("--battery-policy", help="--adaptive: objective (switch to energy) or constraint.")
+    ] = "objective",
+    battery_start_pct: Annotated[
+        float, typer.Option("--battery-start-pct", help="--adaptive: battery model's start level.")
+    ] = 100.0,
+    battery_capacity_mj: Annotated[
+        float | None, typer.Option("--battery-capacity-mj", help="--adaptive: battery model's capacity.")
+    ] = None,
+    load_phase: Annotated[
+        list[str] | None,
+        typer.Option("--load-phase", help="--adaptive: START:STOP[:CONCURRENCY] server load (repeatable)."),
+    ] = None,
+    duration_s: Annotated[
+        float | None, typer.Option("--duration-s", help="--adaptive: seconds of trace (default: all).")
+    ] = None,
 ) -> None:
     """Plan every link x objective, execute every plan and baseline end to end, write the report."""
     from harness.planner import Constraints
@@ -162,6 +191,22 @@ def run_command(
         images=list(image or []),
         jpeg_quality=jpeg_quality,
     )
+    if adaptive:
+        from dataclasses import asdict
+
+        from harness.cli.adaptive_cmd import run_adaptive_command
+
+        shared = {"device", "server", "links", "objectives", "out_dir", "shaping", "device_profile"}
+        shared |= {"bundles_dir", "profile_runs", "token", "quant"}
+        base = {k: v for k, v in asdict(config).items() if k in shared}
+        base["constraints"] = config.constraints
+        run_adaptive_command(
+            model=model, trace=trace, policies=policies, base=base,
+            battery_threshold_pct=battery_threshold_pct, battery_policy=battery_policy,
+            battery_start_pct=battery_start_pct, battery_capacity_mj=battery_capacity_mj,
+            load_phases=load_phase or [], duration_s=duration_s, console=_console,
+        )  # fmt: skip
+        return
     with _progress() as observer:
         result = run_experiment(config, observer)
     _print_summary(result.run_dir)

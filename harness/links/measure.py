@@ -18,7 +18,7 @@ from harness.links.probe import recv_exact, send_zeros
 from harness.links.shaping import ShapedLink
 from models.errors import LinkError
 
-__all__ = ["LinkMeasurement", "measure_link"]
+__all__ = ["LinkMeasurement", "measure_link", "probe_transfer"]
 
 
 @dataclass
@@ -63,6 +63,13 @@ def _probe(
         recv_exact(sock, down_bytes)
         down_ms = (time.perf_counter() - t0) * 1e3
     return rtts, up_ms, down_ms
+
+
+def probe_transfer(host: str, port: int, up_bytes: int, down_bytes: int) -> tuple[float, float]:
+    """(upload ms, download ms) of one small transfer each way with the link probe, each including one
+    round trip; call it from a thread on the device side (no pacing applied here)."""
+    _, up_ms, down_ms = _probe(host, port, up_bytes, down_bytes, 0)
+    return up_ms, down_ms
 
 
 def measure_link(shaped: ShapedLink, *, seconds: float = 0.5, pings: int = 5) -> LinkMeasurement:

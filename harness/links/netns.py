@@ -38,6 +38,8 @@ __all__ = [
     "VethPair",
     "add_delay_and_rate",
     "add_rate",
+    "change_delay",
+    "change_rate",
     "create_veth_pair",
     "delete_namespace",
     "enter_namespace",
@@ -159,6 +161,22 @@ def add_delay_and_rate(ns: str, ifname: str, delay_ms: float, rate_mbps: float) 
             *_tbf_args(rate_mbps),
         ]
     )
+
+
+def change_rate(ns: str, ifname: str, rate_mbps: float, *, parent: str | None = None) -> None:
+    """Change a running tbf's rate in place (``tc qdisc change``: traffic keeps flowing, queue kept).
+
+    ``parent`` None: the root tbf of :func:`add_rate`; ``"1:1"``: the netem child of
+    :func:`add_delay_and_rate`.
+    """
+    where = ["root", "handle", "1:"] if parent is None else ["parent", parent, "handle", "10:"]
+    run_ip(["tc", "-n", ns, "qdisc", "change", "dev", ifname, *where, *_tbf_args(rate_mbps)])
+
+
+def change_delay(ns: str, ifname: str, delay_ms: float) -> None:
+    """Change the root netem's delay in place (kernels with netem only)."""
+    netem = ["netem", "delay", f"{delay_ms * 1000:.0f}us", "limit", "100000"]
+    run_ip(["tc", "-n", ns, "qdisc", "change", "dev", ifname, "root", "handle", "1:", *netem])
 
 
 def netem_available(pair: VethPair) -> bool:

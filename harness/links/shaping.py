@@ -20,6 +20,10 @@ that joined the device namespace, so HTTP between them crosses the shaped veth. 
 down on exit — processes (by pid), the relay, both namespaces and with them the veth and its qdiscs —
 also when set-up fails half way.
 
+Time-varying links (:mod:`harness.links.trace`): :meth:`ShapedLink.set_conditions` changes the shaping
+while traffic flows — ``tc qdisc change`` of the tbf rates (and the netem delay), a ``delay <ms>`` line
+to the relay, or new pacing targets — and :attr:`ShapedLink.link` follows.
+
 Rates on the veth are set 4 % above the profile's Mbps: TCP/IP headers take ~4 % of a 1500-byte
 frame, and profiles give throughput as applications see it (OpenSignal measures goodput).
 """
@@ -80,6 +84,8 @@ class ShapedLink:
         self._procs: list[subprocess.Popen[str]] = []
         self._executor: ThreadPoolExecutor | None = None
         self._probe_server: object | None = None
+        self._relay: subprocess.Popen[str] | None = None
+        self._shaping_lock = threading.Lock()  # set_conditions may come from a trace-replay thread
 
     # -- set-up / tear-down -------------------------------------------------------------------------------
 
@@ -141,7 +147,11 @@ class ShapedLink:
             self.cloud_bind_host = "127.0.0.1"
             ports = f"{SERVER_PORT},{PROBE_PORT}"
             relay = ["--listen", netns.CLOUD_ADDR, "--ports", ports, "--delay-ms", f"{half_rtt_ms}"]
-            self.spawn_cloud([sys.executable, "-m", "harness.links.relay", *relay], ready_line="ready")
+            self._relay = self.spawn_cloud(
+                [sys.executable, "-m", "harness.links.relay", *relay, "--control"],
+                ready_line="ready",
+                stdin_pipe=True,
+            )
         self._executor = ThreadPoolExecutor(
             max_workers=1,
             thread_name_prefix=f"netns-{pair.device_ns}",
@@ -185,6 +195,7 @@ class ShapedLink:
         for proc in reversed(self._procs):
             _stop(proc)
         self._procs.clear()
+        self._relay = None
         if self._probe_server is not None:
             server = self._probe_server
             server.shutdown()  # type: ignore[attr-defined]
@@ -210,10 +221,12 @@ class ShapedLink:
         ready_line: str | None = None,
         timeout_s: float = 60.0,
         stdout_path: str | None = None,
+        stdin_pipe: bool = False,
     ) -> subprocess.Popen[str]:
         """Start ``argv`` on the cloud side (inside the cloud namespace when shaping with tc).
 
-        The process is stopped by :meth:`close`. With ``ready_line``, wait until it prints that line.
+        The process is stopped by :meth:`close`. With ``ready_line``, wait until it prints that line;
+        with ``stdin_pipe``, its stdin is a pipe this process writes to (else /dev/null).
         """
         full = list(argv)
         if self._pair is not None:
@@ -230,7 +243,7 @@ class ShapedLink:
         try:
             proc = subprocess.Popen(
                 full,
-                stdin=subprocess.DEVNULL,
+                stdin=subprocess.PIPE if stdin_pipe else subprocess.DEVNULL,
                 stdout=stdout,
                 stderr=log or subprocess.DEVNULL,
                 text=True,
@@ -246,6 +259,33 @@ class ShapedLink:
         if ready_line:
             _wait_for_line(proc, ready_line, timeout_s, " ".join(argv[:4]))
         return proc
+
+    def set_conditions(self, up_mbps: float, down_mbps: float, rtt_ms: float) -> None:
+        """Change the link's rates and round trip now, while traffic flows (see the module docstring)."""
+        with self._shaping_lock:
+            self.link = self.link.model_copy(
+                update={"up_mbps": up_mbps, "down_mbps": down_mbps, "rtt_ms": rtt_ms}
+            )
+            if self._pair is None:
+                return  # pacing: pace() reads self.link
+            pair = self._pair
+            up_rate, down_rate = up_mbps * HEADER_OVERHEAD, down_mbps * HEADER_OVERHEAD
+            if self.mode == "tc-netem":
+                netns.change_rate(pair.device_ns, pair.device_if, up_rate, parent="1:1")
+                netns.change_rate(pair.cloud_ns, pair.cloud_if, down_rate, parent="1:1")
+                netns.change_delay(pair.device_ns, pair.device_if, rtt_ms / 2)
+                netns.change_delay(pair.cloud_ns, pair.cloud_if, rtt_ms / 2)
+                return
+            netns.change_rate(pair.device_ns, pair.device_if, up_rate)
+            netns.change_rate(pair.cloud_ns, pair.cloud_if, down_rate)
+            relay = self._relay
+            if relay is None or relay.stdin is None or relay.poll() is not None:
+                raise LinkError("the delay relay is not running; cannot change the round trip")
+            try:
+                relay.stdin.write(f"delay {rtt_ms / 2:.3f}\n")
+                relay.stdin.flush()
+            except OSError as exc:
+                raise LinkError(f"cannot reach the delay relay: {exc}") from None
 
     def device_call(self, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
         """Run ``fn(*args, **kwargs)`` on the device side's network thread and return its result."""
@@ -316,6 +356,6 @@ def _stop(proc: subprocess.Popen[str]) -> None:
             proc.kill()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=5)
-    for stream in (proc.stdout, proc.stderr):
+    for stream in (proc.stdin, proc.stdout, proc.stderr):
         if stream is not None:
             stream.close()

@@ -31,11 +31,13 @@ from dataclasses import Field, dataclass, field, fields
 from typing import Any
 
 __all__ = [
+    "DECISION_COLUMNS",
     "LINKS_COLUMNS",
     "MEASUREMENT_COLUMNS",
     "PLAN_COLUMNS",
     "PLAN_KINDS",
     "SUMMARY_COLUMNS",
+    "DecisionRow",
     "LinkRow",
     "MeasurementRow",
     "PlanRow",
@@ -231,3 +233,46 @@ LINKS_COLUMNS: list[str] = columns(LinkRow)
 PLAN_COLUMNS: list[str] = columns(PlanRow)
 MEASUREMENT_COLUMNS: list[str] = columns(MeasurementRow)
 SUMMARY_COLUMNS: list[str] = columns(SummaryRow)
+
+
+@dataclass(kw_only=True)
+class DecisionRow:
+    """decisions.csv (``jointdnn run --adaptive``): one request of one policy over a replayed trace.
+
+    What the controller saw (its estimates, the server's load, the battery), what it chose and how long
+    the choice took, what the trace really offered at that moment, and what the execution measured.
+    """
+
+    run_id: str
+    policy: str  # adaptive | adaptive-energy | static:<schedule>
+    request: int
+    t_s: float  # trace time at the decision
+    schedule: str
+    switched: bool
+    cache_hit: bool
+    decision_us: float
+    objective: str
+    mode: str  # normal | battery-low
+    feasible: bool
+    predicted: float  # the schedule's predicted objective value in its grid cell (ms or mJ)
+    est_up_mbps: float
+    est_down_mbps: float
+    est_rtt_ms: float  # per-request latency (round trip + serving overhead)
+    est_queue_ms: float  # expected server queueing from /v1/load
+    server_backlog: int
+    server_utilization: float
+    battery_pct: float
+    true_up_mbps: float  # the trace at the decision
+    true_down_mbps: float
+    true_rtt_ms: float
+    latency_ms: float = _from("execution")
+    mobile_energy_mj: float = _from("execution")
+    transfer_ms: float = _from("execution")
+    server_ms: float = _from("execution")
+    queue_ms: float = _from("execution")
+    up_bytes: int = _from("execution", default=0)
+    down_bytes: int = _from("execution", default=0)
+    output_matches: bool = _from("check", "matches", default=False)
+
+
+DECISION_COLUMNS: list[str] = columns(DecisionRow)

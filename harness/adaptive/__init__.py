@@ -1,0 +1,20 @@
+"""Adaptive execution: re-plan online as the link, the server's load and the battery change.
+
+``estimator`` turns the run's own transfers and the server's ``/v1/load`` into beliefs; ``controller``
+turns beliefs into a schedule per request (plan cache over a grid of conditions, hysteresis, battery
+policy); ``loadgen`` occupies the server for experiments; ``loop`` runs a model over a replayed link
+trace with the controller (``jointdnn run --adaptive --trace FILE``).
+"""
+
+from harness.adaptive.controller import AdaptiveController, ControllerSettings, Decision, Observation
+from harness.adaptive.estimator import LinkEstimator, QueueEstimator, harmonic_mean
+
+__all__ = [
+    "AdaptiveController",
+    "ControllerSettings",
+    "Decision",
+    "LinkEstimator",
+    "Observation",
+    "QueueEstimator",
+    "harmonic_mean",
+]

@@ -1,0 +1,438 @@
+"""``jointdnn run --adaptive --trace FILE``: run a model over a replayed link trace, re-planning online.
+
+One run = one link session (:mod:`harness.runner.session`: shaped link, server behind it, client on the
+device side), the runner's profiles, calibration and planning problem, then one pass over the trace per
+*policy*: ``adaptive`` (the :class:`~harness.adaptive.controller.AdaptiveController`),
+``adaptive-energy`` (the same, minimising energy) or ``static:<schedule>`` (one schedule throughout, for
+comparison). Each pass replays the trace from its start (:class:`~harness.links.trace.TraceReplay`
+changes the shaping while requests flow), starts the load phases (a bounded load generator on the
+server's side of the link, :mod:`harness.adaptive.loadgen`) at the same trace times, and executes
+requests back to back with the runner's :class:`~harness.runner.execute.ScheduleExecutor` until the
+trace ends. Meanwhile a poller on the device side reads ``/v1/load`` a few times a second: the server's
+load for the queue estimate, and its round trip as the link's latency sample (pacing included); when
+the schedule has sent nothing for :data:`PROBE_IDLE_S` (mobile-only), it also times a small upload and
+download with the link probe so that the bandwidth estimate does not go stale.
+
+Every request becomes a :class:`~harness.reports.schema.DecisionRow` in ``decisions.csv``: inputs,
+decision, decision time, the trace's truth, and the measured execution. The battery is a model
+(:class:`ModelBattery`) drained by each request's measured mobile energy, so that a short run can cross
+the battery threshold; its capacity is a parameter, reported in ``run.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from harness.adaptive.controller import AdaptiveController, ControllerSettings, Decision, Observation
+from harness.adaptive.estimator import LinkEstimator, QueueEstimator
+from harness.links import ShapedLink, ShapingRequest, netns
+from harness.links.measure import probe_transfer
+from harness.links.trace import LinkConditions, LinkTrace, TraceReplay, load_trace
+from harness.planner import PlanningProblem
+from harness.reports.schema import DecisionRow, columns, values_from
+from harness.runner.bundles import ensure_bundle
+from harness.runner.calibration import Calibration, calibrate_compute, calibrate_request_overhead
+from harness.runner.devices import open_device
+from harness.runner.execute import ScheduleExecutor
+from harness.runner.observer import NullObserver, RunObserver
+from harness.runner.planning import planning_problem
+from harness.runner.profile_sources import ensure_cloud_profile, ensure_mobile_profile
+from harness.runner.reference import check_output, reference_output
+from harness.runner.session import LinkSession, open_link_session
+from harness.runner.stages import stages_from_label
+from harness.specs import load_device, load_link
+from models.errors import UsageError
+from server.client import CloudClient
+
+__all__ = [
+    "AdaptiveResult",
+    "AdaptiveRunConfig",
+    "LoadPhase",
+    "ModelBattery",
+    "run_adaptive",
+]
+
+POLL_PERIOD_S = 0.25  # /v1/load polls per second: 4
+PROBE_IDLE_S = 1.0  # probe the bandwidth when no transfer gave a sample for this long
+PROBE_BYTES = 16_000  # per direction
+
+
+@dataclass(frozen=True)
+class LoadPhase:
+    """A server-load spike: ``concurrency`` whole-model requests in flight from ``start_s`` to ``stop_s``."""
+
+    start_s: float
+    stop_s: float
+    concurrency: int = 4
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.start_s < self.stop_s or self.concurrency < 1:
+            raise UsageError(f"a load phase needs 0 <= start < stop and concurrency >= 1, got {self}")
+
+
+@dataclass
+class ModelBattery:
+    """A battery model: ``level_pct`` falls by each request's measured mobile energy over ``capacity_mj``."""
+
+    level_pct: float = 100.0
+    capacity_mj: float = math.inf  # inf: the level never moves
+
+    def drain(self, energy_mj: float) -> None:
+        if math.isfinite(self.capacity_mj) and energy_mj > 0:
+            self.level_pct = max(0.0, self.level_pct - 100.0 * energy_mj / self.capacity_mj)
+
+
+@dataclass
+class AdaptiveRunConfig:
+    """What an adaptive run does (the runner's settings plus the trace, the policies and the load)."""
+
+    model: str
+    trace: str  # file or shipped trace name
+    quant: str = "int8"
+    device: str = "emulated"
+    server: str = "local"
+    link: str = "4g"  # radio power model, and the estimators' prior
+    shaping: ShapingRequest = "auto"
+    policies: list[str] = field(default_factory=lambda: ["adaptive"])
+    settings: ControllerSettings = field(default_factory=ControllerSettings)
+    load: list[LoadPhase] = field(default_factory=list)
+    battery_start_pct: float = 100.0
+    battery_capacity_mj: float = math.inf
+    duration_s: float | None = None  # default: the trace's duration
+    trace_rtt_ms: float = 50.0  # Mahimahi traces carry no delay
+    out_dir: Path = Path("reports")
+    bundles_dir: Path = Path("bundles")
+    profiles_root: Path = Path(".")
+    device_profile: str = "generic-phone"
+    profile_runs: int = 10
+    cloud_profile_runs: int = 20
+    token: str | None = None
+    run_id: str | None = None
+    seed: int = 0
+
+    def validate(self) -> None:
+        for policy in self.policies:
+            if policy not in ("adaptive", "adaptive-energy") and not (
+                policy.startswith("static:") and set(policy[7:]) <= {"M", "C"} and len(policy) > 7
+            ):
+                raise UsageError(
+                    f"policy {policy!r}: use adaptive, adaptive-energy or static:<schedule of M/C letters>"
+                )
+        if self.duration_s is not None and self.duration_s <= 0:
+            raise UsageError(f"--duration-s must be > 0, got {self.duration_s}")
+        if not 0 <= self.battery_start_pct <= 100:
+            raise UsageError(f"battery start must be within 0-100 %, got {self.battery_start_pct}")
+
+
+@dataclass
+class AdaptiveResult:
+    run_dir: Path
+    decisions: pd.DataFrame
+    trace: LinkTrace
+
+
+class _Beliefs:
+    """The estimators, shared by the request loop and the poller thread (one lock)."""
+
+    def __init__(self, prior: LinkConditions, model: str):
+        self.link = LinkEstimator(prior)
+        self.queue = QueueEstimator()
+        self.model = model
+        self.in_flight = False  # one of our requests is at the server
+        self.lock = threading.Lock()
+
+    def observation(self, battery_pct: float) -> Observation:
+        with self.lock:
+            est = self.link.estimate()
+            return Observation(est.up_mbps, est.down_mbps, est.rtt_ms, self.queue.queue_ms, battery_pct)
+
+
+class _Poller:
+    """Reads ``/v1/load`` every :data:`POLL_PERIOD_S` from the device side; feeds RTT and queue beliefs."""
+
+    def __init__(self, shaped: ShapedLink, url: str, token: str | None, beliefs: _Beliefs):
+        self.shaped, self.url, self.token, self.beliefs = shaped, url, token, beliefs
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="load-poller", daemon=True)
+
+    def __enter__(self) -> _Poller:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        names = self.shaped.namespaces
+        if names is not None:
+            netns.enter_namespace(names[0])  # this thread only: its HTTP crosses the shaped link
+        with CloudClient(self.url, token=self.token, timeout_s=30.0, retries=0) as client:
+            while not self._stop.wait(POLL_PERIOD_S):
+                t0 = time.perf_counter()
+                try:
+                    report = client.load()
+                except Exception:  # a poll lost to a fade is just a missing sample
+                    continue
+                elapsed = (time.perf_counter() - t0) * 1e3
+                elapsed += self.shaped.pace(200, 600, elapsed)  # pacing: a small request/response
+                now = time.monotonic()
+                with self.beliefs.lock:
+                    self.beliefs.link.add_ping(elapsed, now)
+                    self.beliefs.queue.update(
+                        report, self.beliefs.model, ours_in_flight=self.beliefs.in_flight
+                    )
+                    idle = now - self.beliefs.link.last_sample_s > PROBE_IDLE_S
+                if idle and not self.beliefs.in_flight:
+                    self._probe()
+
+    def _probe(self) -> None:
+        shaped = self.shaped
+        try:
+            up_ms, down_ms = probe_transfer(shaped.cloud_host, shaped.probe_port, PROBE_BYTES, PROBE_BYTES)
+        except OSError:
+            return
+        up_ms += shaped.pace(PROBE_BYTES, 0, up_ms)
+        down_ms += shaped.pace(0, PROBE_BYTES, down_ms)
+        with self.beliefs.lock:
+            self.beliefs.link.add_probe(PROBE_BYTES, up_ms, PROBE_BYTES, down_ms, time.monotonic())
+
+
+@contextmanager
+def _load_phases(
+    shaped: ShapedLink, phases: list[LoadPhase], model: str, token: str | None
+) -> Iterator[None]:
+    """Start a load generator on the cloud side at each phase's start (relative to now); each ends
+    by itself at its stop time; all are stopped with the link, or here when the block ends."""
+    stop = threading.Event()
+    started = time.monotonic()
+    procs: list[Any] = []
+
+    def schedule() -> None:
+        for phase in sorted(phases, key=lambda p: p.start_s):
+            if stop.wait(max(0.0, started + phase.start_s - time.monotonic())):
+                return
+            argv = [
+                sys.executable,
+                "-m",
+                "harness.adaptive.loadgen",
+                "--url",
+                f"http://127.0.0.1:{shaped.server_port}",
+            ]
+            argv += ["--model", model, "--concurrency", str(phase.concurrency)]
+            argv += ["--duration-s", f"{phase.stop_s - phase.start_s:.3f}"]
+            if token:
+                argv += ["--token", token]
+            procs.append(shaped.spawn_cloud(argv))
+
+    thread = threading.Thread(target=schedule, name="load-phases", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(timeout=10)
+
+
+def _run_policy(
+    policy: str,
+    *,
+    config: AdaptiveRunConfig,
+    session: LinkSession,
+    executor: ScheduleExecutor,
+    problem: PlanningProblem,
+    trace: LinkTrace,
+    x: np.ndarray,
+    reference: np.ndarray,
+    run_id: str,
+    observer: RunObserver,
+) -> list[DecisionRow]:
+    """One pass over the trace with one policy (see the module docstring)."""
+    shaped = session.shaped
+    manifest = executor.manifest
+    duration = config.duration_s or trace.duration_s
+    settings = config.settings
+    if policy == "adaptive-energy":
+        settings = replace(settings, objective="energy")
+    controller = AdaptiveController(problem, settings) if policy.startswith("adaptive") else None
+    static = policy[7:] if policy.startswith("static:") else None
+    if static is not None and len(static) != manifest.num_segments:
+        raise UsageError(f"{policy}: the model has {manifest.num_segments} segments, not {len(static)}")
+    battery = ModelBattery(config.battery_start_pct, config.battery_capacity_mj)
+    beliefs = _Beliefs(trace.at(0.0), session.served_model)
+    rows: list[DecisionRow] = []
+    task = observer.task(f"{policy} over {trace.name}", int(duration))
+    apply = lambda c: shaped.set_conditions(c.up_mbps, c.down_mbps, c.rtt_ms)  # noqa: E731
+    with (
+        TraceReplay(trace, apply) as replay,
+        _Poller(shaped, shaped.cloud_url(), config.token, beliefs),
+        _load_phases(shaped, config.load, session.served_model, config.token),
+    ):
+        shown = 0
+        while (t_s := replay.elapsed_s()) < duration:
+            obs = beliefs.observation(battery.level_pct)
+            truth = trace.at(t_s)
+            decision: Decision | None = controller.decide(obs) if controller is not None else None
+            label = decision.label if decision is not None else str(static)
+            beliefs.in_flight = "C" in label
+            execution = executor.run(stages_from_label(label), x)
+            beliefs.in_flight = False
+            if execution.requests:
+                with beliefs.lock:
+                    beliefs.link.add_exchange(
+                        execution.up_bytes, execution.down_bytes, execution.transfer_ms, time.monotonic(),
+                        requests=execution.requests,
+                    )  # fmt: skip
+            battery.drain(execution.mobile_energy_mj)
+            check = check_output(manifest, execution.output, reference)
+            with beliefs.lock:
+                backlog, utilization = beliefs.queue.backlog, beliefs.queue.utilization
+            rows.append(
+                DecisionRow(
+                    run_id=run_id,
+                    policy=policy,
+                    request=len(rows),
+                    t_s=round(t_s, 4),
+                    schedule=label,
+                    switched=bool(decision and decision.switched),
+                    cache_hit=bool(decision and decision.cache_hit),
+                    decision_us=decision.decision_us if decision else 0.0,
+                    objective=decision.objective if decision else "static",
+                    mode=decision.mode if decision else "static",
+                    feasible=decision.feasible if decision else True,
+                    predicted=decision.predicted if decision else math.nan,
+                    est_up_mbps=obs.up_mbps,
+                    est_down_mbps=obs.down_mbps,
+                    est_rtt_ms=obs.rtt_ms,
+                    est_queue_ms=obs.queue_ms,
+                    server_backlog=backlog,
+                    server_utilization=utilization,
+                    battery_pct=obs.battery_pct,
+                    true_up_mbps=truth.up_mbps,
+                    true_down_mbps=truth.down_mbps,
+                    true_rtt_ms=truth.rtt_ms,
+                    **values_from(DecisionRow, "execution", execution),
+                    **values_from(DecisionRow, "check", check),
+                )
+            )
+            if int(t_s) > shown:
+                observer.advance(task, int(t_s) - shown)
+                shown = int(t_s)
+    observer.done(task)
+    return rows
+
+
+def run_adaptive(config: AdaptiveRunConfig, observer: RunObserver | None = None) -> AdaptiveResult:
+    """Run every policy of ``config`` over its trace; write ``decisions.csv``, plots and ``run.json``."""
+    observer = observer or NullObserver()
+    config.validate()
+    trace = load_trace(config.trace, rtt_ms=config.trace_rtt_ms)
+    base_link = load_link(config.link)
+    start = trace.at(0.0)
+    link = start.apply_to(base_link)
+    power = load_device(config.device_profile)
+    run_id = config.run_id or (
+        f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}-adaptive-{Path(config.model).name}-{os.getpid()}"
+    )
+    run_dir = Path(config.out_dir) / run_id
+    (run_dir / "profiles").mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    observer.phase(f"bundle {config.model} ({config.quant})")
+    bundle_dir, manifest = ensure_bundle(config.model, config.quant, config.bundles_dir, observer=observer)
+    x = np.random.default_rng(config.seed).random(manifest.input.shape, dtype=np.float32)
+    reference = reference_output(bundle_dir, manifest, x)
+    rows: list[DecisionRow] = []
+    meta: dict[str, Any] = {}
+    with open_device(config.device, power) as device:
+        mobile_csv = ensure_mobile_profile(
+            device, bundle_dir, config.profiles_root, runs=config.profile_runs, observer=observer
+        )
+        with open_link_session(
+            link, bundle_dir, server=config.server, shaping=config.shaping, token=config.token,
+            log_dir=run_dir, observer=observer,
+        ) as session:  # fmt: skip
+            cloud_csv = ensure_cloud_profile(
+                session, manifest, run_dir / "profiles" / "cloud.csv", runs=config.cloud_profile_runs,
+                observer=observer,
+            )  # fmt: skip
+            overhead_ms = calibrate_request_overhead(session, manifest)
+            executor = ScheduleExecutor(
+                device=device, bundle_dir=bundle_dir, manifest=manifest, session=session, power=power,
+                request_overhead_ms=overhead_ms,
+            )  # fmt: skip
+            n = manifest.num_segments
+            for warm in ("C" * n, "M" * n):
+                executor.run(stages_from_label(warm), x)
+            raw = planning_problem(
+                mobile_csv, cloud_csv, link, power, Calibration(request_overhead_ms=overhead_ms)
+            )
+            scales = calibrate_compute(executor, x, raw)
+            calibration = Calibration(*scales, overhead_ms)
+            problem = planning_problem(mobile_csv, cloud_csv, link, power, calibration)
+            for policy in config.policies:
+                observer.phase(
+                    f"{policy}: replaying {trace.name} ({config.duration_s or trace.duration_s:.0f} s)"
+                )
+                rows += _run_policy(
+                    policy, config=config, session=session, executor=executor, problem=problem, trace=trace,
+                    x=x, reference=reference, run_id=run_id, observer=observer,
+                )  # fmt: skip
+            meta = {
+                "shaping": session.shaped.mode,
+                "shaping_note": session.shaped.note,
+                "request_overhead_ms": overhead_ms,
+                "calibration": asdict(calibration),
+            }
+    decisions = pd.DataFrame([asdict(r) for r in rows], columns=columns(DecisionRow))
+    decisions.to_csv(run_dir / "decisions.csv", index=False)
+    (run_dir / "run.json").write_text(
+        json.dumps(
+            {
+                "kind": "adaptive",
+                "model": config.model,
+                "model_name": manifest.model,
+                "num_segments": manifest.num_segments,
+                "trace": str(config.trace),
+                "trace_source": trace.source,
+                "policies": config.policies,
+                "settings": {
+                    **{k: v for k, v in asdict(config.settings).items() if k != "constraints"},
+                    "constraints": config.settings.constraints.active(),
+                },
+                "load": [asdict(p) for p in config.load],
+                "battery_start_pct": config.battery_start_pct,
+                "battery_capacity_mj": config.battery_capacity_mj
+                if math.isfinite(config.battery_capacity_mj)
+                else None,
+                "device": config.device,
+                "link_power_model": base_link.name,
+                "started_utc": datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds"),
+                "duration_s": round(time.time() - started, 1),
+                **meta,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    from harness.reports.timeline import plot_timelines
+
+    plot_timelines(decisions, run_dir)
+    return AdaptiveResult(run_dir, decisions, trace)
