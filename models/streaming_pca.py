@@ -407,15 +407,36 @@ class FixedPointStreamingPCA(_Trainer):
                 "fewer feature_bits"
             )
 
+    @property
+    def state(self) -> np.ndarray:
+        """The device's state ``(1 + k, C)`` int32: the running mean (feature format), then the weights."""
+        return np.vstack([self._mq[None], self._wq]).astype(np.int32)
+
+    def ensure_feature_shift(self, batch: np.ndarray) -> int:
+        """The input scale; unset, the largest power of two that fits ``batch``'s peak in feature_bits."""
+        if self.feature_shift is None:
+            peak = float(np.max(np.abs(batch))) or 1.0
+            self.feature_shift = math.floor(math.log2((2 ** (self.config.feature_bits - 1) - 1) / peak))
+        return self.feature_shift
+
+    def update_shifts(self, batch_size: int) -> np.ndarray:
+        """Per-row shifts ``(k,)`` from the Hebbian accumulator (2·feature_shift format) to ΔW (Q1.14).
+
+        ``Δwᵢ = ηᵢ/B Σ_b y_bi r_bi`` with ``ηᵢ = 2^-row_shiftᵢ`` and ``B = 2^log_b``.
+        """
+        log_b = batch_size.bit_length() - 1
+        if batch_size < 1 or 1 << log_b != batch_size:
+            raise UsageError(f"the fixed-point trainer needs power-of-two batches, got {batch_size} vectors")
+        assert self.feature_shift is not None
+        return 2 * self.feature_shift + self.row_lr_shifts() + log_b - Q_WEIGHT
+
     def _step(self, batch: np.ndarray) -> np.ndarray:
         cfg = self.config
-        if self.feature_shift is None:  # the input scale: largest power of two that fits feature_bits
-            peak = float(np.max(np.abs(batch))) or 1.0
-            self.feature_shift = math.floor(math.log2((2 ** (cfg.feature_bits - 1) - 1) / peak))
-        xq = self.quantize(batch)  # (B, C)
+        self.ensure_feature_shift(batch)
+        assert self.feature_shift is not None
+        update_shifts = self.update_shifts(len(batch))  # (k,)
         log_b = len(batch).bit_length() - 1
-        if 1 << log_b != len(batch):
-            raise UsageError(f"the fixed-point trainer needs power-of-two batches, got {len(batch)} vectors")
+        xq = self.quantize(batch)  # (B, C)
         batch_mean = self._shift(xq.sum(axis=0), log_b)
         if self.updates == 0:
             self._mq = batch_mean
@@ -425,8 +446,6 @@ class FixedPointStreamingPCA(_Trainer):
         acc = x @ self._wq.T  # (B, k) int32 accumulation
         self._check_int32(acc, "projection")
         y = self._shift(acc, Q_WEIGHT)  # (B, k) feature format
-        # Δwᵢ = ηᵢ/B Σ_b y_bi r_bi;  y·r is in 2·feature_shift format, Δw in Q1.14
-        update_shifts = 2 * self.feature_shift + self.row_lr_shifts() + log_b - Q_WEIGHT  # (k,)
         # the residual recursion rᵢ = rᵢ₋₁ − (yᵢwᵢ >> 14) for all rows at once (integer sums are exact,
         # so this equals the row-by-row loop of the hardware)
         scaled = self._shift(y[:, :, None] * self._wq[None], Q_WEIGHT)  # (B, k, C) yᵢwᵢ
