@@ -79,7 +79,7 @@ class StreamConfig:
     row_rates: bool = True  # per-row rates 2**-⌈log₂(4·E[yᵢ²])⌉ (each row learns at its own scale)
     max_boost: int = 6  # a row's rate is at most 2**max_boost times the base rate 2**-lr_shift
     check_every: int = 64  # updates between convergence checks
-    tolerance_deg: float = 0.5  # converged: subspace moved less than this between two checks
+    tolerance_deg: float = 1.0  # converged: subspace moved less than this between two checks
     seed: int = 0
 
 
