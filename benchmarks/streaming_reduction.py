@@ -178,7 +178,7 @@ def on_device(features: np.ndarray, updates: int) -> None:
     from harness.profiling.stream_training import train_on_device
     from models.benchmark import BenchmarkSettings, LoopSettings, run_loop
     from models.runtime import SegmentRunner
-    from models.stream_update import export_update_step, step_input, trainer_state
+    from models.stream_update import export_update_step, step_input
     from models.streaming_pca import FixedPointStreamingPCA, StreamConfig, StreamingPCA, feature_batches
 
     channels = int(features.shape[-1])
@@ -198,7 +198,7 @@ def on_device(features: np.ndarray, updates: int) -> None:
             )
             runner = SegmentRunner(bundles[kind] / "segment_000.tflite")
             reference = trainer_class(channels, config)
-            packed = step_input(reference, trainer_state(reference), batches[0])
+            packed = step_input(reference, reference.state, batches[0])
             loop = run_loop(lambda r=runner, x=packed: r.run(x), LoopSettings(runs=500, warmup_runs=50))
             host_ms[kind] = statistics.median(loop.samples_us) / 1e3
             size = (bundles[kind] / "segment_000.tflite").stat().st_size

@@ -36,7 +36,6 @@ __all__ = [
     "pack_fixed_point_input",
     "pack_update_input",
     "step_input",
-    "trainer_state",
     "update_rates",
 ]
 
@@ -177,13 +176,6 @@ def pack_update_input(
     packed[0, 0, -1] = mean_rate
     packed[0, 1 : len(state), -1] = row_rates
     return packed
-
-
-def trainer_state(trainer: StreamingPCA | FixedPointStreamingPCA) -> np.ndarray:
-    """The state the device step takes and returns: float32 (float trainer) or int32 (fixed point)."""
-    from models.streaming_pca import FixedPointStreamingPCA
-
-    return trainer.state if isinstance(trainer, FixedPointStreamingPCA) else trainer.weights
 
 
 def step_input(

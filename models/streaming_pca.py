@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -229,7 +229,7 @@ class _Trainer:
             self._check_progress()
 
     def fit(self, batches: Iterable[np.ndarray], *, epochs: int = 1) -> _Trainer:
-        """Run :meth:`update` over ``batches`` (re-iterated ``epochs`` times if it is a list); returns self.
+        """Run :meth:`update` over ``batches`` ``epochs`` times (in the same order); returns self.
 
         The coefficient range of the 8-bit quantizer is the one seen during the last epoch.
         """
@@ -333,7 +333,7 @@ class StreamingPCA(_Trainer):
         return self._mean
 
     @property
-    def weights(self) -> np.ndarray:
+    def state(self) -> np.ndarray:
         """The device's state ``(1 + k, C)``: the running mean, then the weight rows (float32)."""
         return np.vstack([self._mean[None], self._w]).astype(np.float32)
 
@@ -475,7 +475,6 @@ class ResourceRow:
     memory_words: int  # state + scratch that persists across vectors
     bit_widths: str
     note: str = ""
-    extra: dict[str, int] = field(default_factory=dict)
 
 
 def resource_table(channels: int, k: int, *, batch_size: int = 64, refit_every: int = 0) -> list[ResourceRow]:
@@ -504,7 +503,7 @@ def resource_table(channels: int, k: int, *, batch_size: int = 64, refit_every: 
     textbook = ResourceRow(
         method="textbook GHA (ΔW = η(y xᵀ − LT(y yᵀ)W)), float32",
         multiplies=k * c + k * c + tri + tri * c + k * c,  # Wx; y xᵀ; LT(yyᵀ); LT(yyᵀ)W; η·
-        adds=k * (c - 1) + tri * 0 + (tri - k) * c + k * c + k * c,  # Wx; LT(yyᵀ)W sums; subtract; W += ΔW
+        adds=k * (c - 1) + (tri - k) * c + k * c + k * c,  # Wx; LT(yyᵀ)W sums; subtract; W += ΔW
         shifts=0,
         memory_words=k * c + tri + k * c + c + k,  # W, LT(yyᵀ), ΔW, x, y
         bit_widths="float32 everywhere",

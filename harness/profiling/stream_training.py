@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from models.errors import UsageError
-from models.stream_update import step_input, trainer_state
+from models.stream_update import step_input
 
 if TYPE_CHECKING:
     from harness.devices.base import Device
@@ -60,7 +60,7 @@ def train_on_device(
     ``bundle_dir`` holds the step exported for ``trainer``'s kind (float, or ``fixed_point=True``).
     ``trainer`` is advanced alongside (it supplies each step's rates and the reference state).
     """
-    state = trainer_state(trainer)  # (1 + k, C)
+    state = trainer.state  # (1 + k, C)
     compute: list[float] = []
     wall: list[float] = []
     energy: list[float] = []
@@ -81,6 +81,6 @@ def train_on_device(
         compute_ms=statistics.median(compute),
         wall_ms=statistics.median(wall),
         energy_mj=statistics.median(energy),
-        max_abs_diff=float(np.max(np.abs(state.astype(np.float64) - trainer_state(trainer)))),
+        max_abs_diff=float(np.max(np.abs(state.astype(np.float64) - trainer.state))),
         state=state,
     )

@@ -33,13 +33,13 @@ def test_stream_update_step_matches_the_host_trainer(step_bundle):
     vectors = rng.standard_normal((BATCH * 40, CHANNELS)) * np.linspace(3, 0.2, CHANNELS) + 1.0
     runner = SegmentRunner(step_bundle / "segment_000.tflite")
     trainer = StreamingPCA(CHANNELS, StreamConfig(k=K, batch_size=BATCH, check_every=8))
-    state = trainer.weights
+    state = trainer.state
     for batch in feature_batches(vectors, BATCH):  # 40 updates: past the per-row-rate warm-up
         mean_rate, row_rates = update_rates(trainer, batch)
         state = runner.run(pack_update_input(state, batch, mean_rate, row_rates))[0]
         trainer.update(batch)
     assert trainer.row_lr_shifts().min() < trainer.current_lr_shift()  # per-row rates were exercised
-    assert np.max(np.abs(state - trainer.weights)) < 1e-4
+    assert np.max(np.abs(state - trainer.state)) < 1e-4
 
 
 def test_stream_fixed_point_step_is_bit_exact_with_integer_ops_only(tmp_path):
