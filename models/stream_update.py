@@ -40,6 +40,7 @@ __all__ = [
 ]
 
 Q_WEIGHT = 14  # as models.streaming_pca: int16 weights in Q1.14
+MEAN_FRACTION = 16  # as models.streaming_pca: extra fractional bits of the running mean
 
 
 def build_update_step(k: int, channels: int, batch_size: int) -> keras.Model:
@@ -81,7 +82,8 @@ def build_update_step(k: int, channels: int, batch_size: int) -> keras.Model:
 def build_fixed_point_step(k: int, channels: int, batch_size: int) -> keras.Model:
     """The fixed-point update as a Keras model of int32 tensors (builtin TFLite integer ops only).
 
-    Input ``(1, 1+k+B, C+2)`` int32: rows as in the float step, features already quantized
+    Input ``(1, 1+k+B, C+2)`` int32: rows as in the float step (the mean with ``MEAN_FRACTION`` extra
+    fractional bits), features already quantized
     (:meth:`FixedPointStreamingPCA.quantize`); column C holds the shifts (row 0: the mean's, row i: the
     update shift of weight row i) and column C+1 their rounding offsets ``2^(shift-1)`` (0 for shift 0),
     because TFLite has a builtin right shift but no left shift. Output ``(1, 1+k, C)`` int32: the new
@@ -97,8 +99,10 @@ def build_fixed_point_step(k: int, channels: int, batch_size: int) -> keras.Mode
     if not 1 <= k <= channels:
         raise UsageError(f"the update step needs 1 <= k <= {channels} for {channels} channels, got k={k}")
     log_b = batch_size.bit_length() - 1
-    if batch_size < 1 or 1 << log_b != batch_size:
-        raise UsageError(f"the fixed-point update step needs a power-of-two batch size, got {batch_size}")
+    if batch_size < 1 or 1 << log_b != batch_size or log_b > MEAN_FRACTION:
+        raise UsageError(
+            f"the fixed-point update step needs a power-of-two batch size up to {2**MEAN_FRACTION}, got {batch_size}"
+        )
     half_q = 1 << (Q_WEIGHT - 1)
 
     def shift(values: Any, amount: Any, half: Any) -> Any:  # round-half-up arithmetic right shift
@@ -113,9 +117,10 @@ def build_fixed_point_step(k: int, channels: int, batch_size: int) -> keras.Mode
             mean_half = packed[:, 0:1, channels + 1 :]
             row_shift = packed[:, 1 : 1 + k, channels : channels + 1]  # (1, k, 1)
             row_half = packed[:, 1 : 1 + k, channels + 1 :]
-            batch_mean = shift(ops.sum(batch, axis=1, keepdims=True), log_b, batch_size // 2)
+            # the mean register has MEAN_FRACTION extra fractional bits; sum / B is exact in it
+            batch_mean = ops.sum(batch, axis=1, keepdims=True) * (1 << (MEAN_FRACTION - log_b))
             mean = mean + shift(batch_mean - mean, mean_shift, mean_half)
-            x = batch - mean  # (1, B, C)
+            x = batch - shift(mean, MEAN_FRACTION, 1 << (MEAN_FRACTION - 1))  # (1, B, C)
             acc = ops.sum(x[:, :, None, :] * weights[:, None, :, :], axis=-1)  # (1, B, k) int32
             y = shift(acc, Q_WEIGHT, half_q)  # (1, B, k)
             scaled = shift(y[:, :, :, None] * weights[:, None, :, :], Q_WEIGHT, half_q)  # (1, B, k, C)

@@ -54,6 +54,7 @@ __all__ = [
 ]
 
 Q_WEIGHT = 14  # weights are int16 in Q1.14: 1.0 == 2**14
+MEAN_FRACTION = 16  # extra fractional bits of the fixed-point running mean (an int32 register per channel)
 INT16_MAX = 2**15 - 1
 INT32_MAX = 2**31 - 1
 DIVERGED_ROW_NORM = 4.0  # GHA rows converge to unit norm; a row this long means the rate is unstable
@@ -369,7 +370,9 @@ class FixedPointStreamingPCA(_Trainer):
             raise UsageError(f"feature_bits must be between 4 and 15, got {config.feature_bits}")
         init = _orthonormal_init(config.k, channels, config.seed)
         self._wq = np.round(init * 2**Q_WEIGHT).astype(np.int64)  # (k, C) int16 values
-        self._mq = np.zeros(channels, np.int64)  # (C,) running mean, feature format
+        # (C,) running mean in feature format with MEAN_FRACTION more fractional bits: with only the
+        # features' bits, a small rate rounds every correction to 0 and the mean freezes early
+        self._mq = np.zeros(channels, np.int64)
         self.feature_shift: int | None = None  # features are x * 2**feature_shift
 
     @property
@@ -378,7 +381,7 @@ class FixedPointStreamingPCA(_Trainer):
 
     @property
     def mean(self) -> np.ndarray:
-        return self._mq.astype(np.float64) / 2.0 ** (self.feature_shift or 0)
+        return self._mq.astype(np.float64) / 2.0 ** ((self.feature_shift or 0) + MEAN_FRACTION)
 
     @property
     def weights_int16(self) -> np.ndarray:
@@ -409,7 +412,8 @@ class FixedPointStreamingPCA(_Trainer):
 
     @property
     def state(self) -> np.ndarray:
-        """The device's state ``(1 + k, C)`` int32: the running mean (feature format), then the weights."""
+        """The device's state ``(1 + k, C)`` int32: the running mean (feature format with
+        ``MEAN_FRACTION`` more fractional bits), then the weights (Q1.14)."""
         return np.vstack([self._mq[None], self._wq]).astype(np.int32)
 
     def ensure_feature_shift(self, batch: np.ndarray) -> int:
@@ -437,12 +441,13 @@ class FixedPointStreamingPCA(_Trainer):
         update_shifts = self.update_shifts(len(batch))  # (k,)
         log_b = len(batch).bit_length() - 1
         xq = self.quantize(batch)  # (B, C)
-        batch_mean = self._shift(xq.sum(axis=0), log_b)
+        batch_mean = self._shift(xq.sum(axis=0), log_b - MEAN_FRACTION)  # (C,) exact while B <= 2**16
         if self.updates == 0:
             self._mq = batch_mean
         else:
             self._mq = self._mq + self._shift(batch_mean - self._mq, self.mean_shift())
-        x = xq - self._mq  # (B, C) centered, feature format
+        self._check_int32(self._mq, "mean")
+        x = xq - self._shift(self._mq, MEAN_FRACTION)  # (B, C) centered, feature format
         acc = x @ self._wq.T  # (B, k) int32 accumulation
         self._check_int32(acc, "projection")
         y = self._shift(acc, Q_WEIGHT)  # (B, k) feature format
