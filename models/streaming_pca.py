@@ -21,7 +21,8 @@ material available to us, so this is *our* fixed-point GHA, not a reproduction o
 - the running mean uses a power-of-two rate ``2^-min(⌈log₂ t⌉, mean_shift_max)`` (≈ 1/t at first,
   an exponential average later: it follows a drifting stream);
 - fixed point: weights int16 in Q1.14, features int16 with ``feature_bits`` significant bits (a
-  power-of-two input scale chosen from the first batch), products accumulated in int32. An int32
+  power-of-two input scale chosen from the first batch), products accumulated in int32, the running
+  mean in an int32 register with 16 more fractional bits than the features. An int32
   accumulator that would overflow, or an int16 weight that would saturate, is a detected divergence.
 
 :class:`StreamingPCA` (float64) and :class:`FixedPointStreamingPCA` share the interface
