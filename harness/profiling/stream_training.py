@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from models.errors import UsageError
-from models.stream_update import pack_update_input, update_rates
+from models.stream_update import step_input
 
 if TYPE_CHECKING:
     from harness.devices.base import Device
-    from models.streaming_pca import StreamingPCA
+    from models.streaming_pca import FixedPointStreamingPCA, StreamingPCA
 
 __all__ = ["OnDeviceTraining", "train_on_device"]
 
@@ -40,8 +40,8 @@ class OnDeviceTraining:
     compute_ms: float  # the step's own time on the device (the runner's timing, warm)
     wall_ms: float  # one whole call: push state + batch, run, pull state (adb round trip included)
     energy_mj: float  # compute energy above idle, from the device's power model
-    max_abs_diff: float  # largest |device state - host trainer state| after the last update
-    state: np.ndarray  # (1 + k, C) float32: the running mean, then the learnt weights
+    max_abs_diff: float  # largest |device state - host trainer state| after the last update (int: LSBs)
+    state: np.ndarray  # (1 + k, C): the running mean, then the learnt weights (float32, or int32 Q1.14)
 
     @property
     def updates_per_s(self) -> float:
@@ -50,25 +50,28 @@ class OnDeviceTraining:
 
 
 def train_on_device(
-    device: Device, bundle_dir: Path, trainer: StreamingPCA, batches: Iterable[np.ndarray]
+    device: Device,
+    bundle_dir: Path,
+    trainer: StreamingPCA | FixedPointStreamingPCA,
+    batches: Iterable[np.ndarray],
 ) -> OnDeviceTraining:
     """Run one device update per batch of ``batches`` (each ``(B, C)``), from ``trainer``'s current state.
 
-    ``trainer`` is advanced alongside (it supplies each step's rates and the reference weights).
+    ``bundle_dir`` holds the step exported for ``trainer``'s kind (float, or ``fixed_point=True``).
+    ``trainer`` is advanced alongside (it supplies each step's rates and the reference state).
     """
-    state = trainer.weights  # (1 + k, C) float32
+    state = trainer.state  # (1 + k, C)
     compute: list[float] = []
     wall: list[float] = []
     energy: list[float] = []
     for batch in batches:
-        mean_rate, row_rates = update_rates(trainer, batch)
-        packed = pack_update_input(state, batch, mean_rate, row_rates)
+        packed = step_input(trainer, state, batch)
         start = time.perf_counter()
         run = device.run_chain(bundle_dir, [0], packed)
         wall.append((time.perf_counter() - start) * 1e3)
         compute.append(sum(run.segment_ms))
         energy.append(run.energy_mj)
-        state = np.asarray(run.output, np.float32).reshape(state.shape)
+        state = np.asarray(run.output, state.dtype).reshape(state.shape)
         trainer.update(batch)
     if not compute:
         raise UsageError("an empty feature stream: give at least one feature batch to train on the device")
@@ -78,6 +81,6 @@ def train_on_device(
         compute_ms=statistics.median(compute),
         wall_ms=statistics.median(wall),
         energy_mj=statistics.median(energy),
-        max_abs_diff=float(np.max(np.abs(state - trainer.weights))),
+        max_abs_diff=float(np.max(np.abs(state.astype(np.float64) - trainer.state))),
         state=state,
     )

@@ -10,8 +10,6 @@ from typing import Any
 
 import pytest
 
-SMALL_CNN_CUT = "block2_pool"  # (8, 8, 32) features
-
 
 @pytest.fixture(scope="session")
 def digits_data() -> Any:

@@ -18,7 +18,8 @@ from models.streaming_pca import (
     resource_table,
 )
 from models.training import accuracy
-from tests.models.conftest import SMALL_CNN_CUT
+
+SMALL_CNN_CUT = "block2_pool"  # (8, 8, 32) features of the small CNN
 
 
 def _synthetic(n: int = 8192, channels: int = 12, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
