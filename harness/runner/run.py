@@ -293,11 +293,16 @@ def _run_meta(
         "model_name": manifest.model,
         "num_segments": manifest.num_segments,
         "device_name": device_name,
-        "planning_note": "planned from the profiles and the link measurement only: segment costs timed "
-        "in chain context plus per-invocation overhead_ms from the profiles; per transfer the planner "
-        "sees (rtt_ms + request_overhead_ms) / 2 (request_overhead_ms: a probe request on the link); "
+        "planning_note": (
+            "planned from the profiles, the link measurement and two executions per link (--calibrate): "
+            if config.calibrate
+            else "planned from the profiles and the link measurement only: "
+        )
+        + "segment costs timed in chain context plus per-invocation overhead_ms from the profiles; per "
+        "transfer the planner sees (rtt_ms + request_overhead_ms) / 2 (request_overhead_ms: a probe "
+        "request on the link) and serialises the bytes beyond the shaper's burst; "
         + (
-            "segment costs rescaled per link by mobile_scale/cloud_scale in links.csv (--calibrate)"
+            "segment costs rescaled per link by mobile_scale/cloud_scale in links.csv"
             if config.calibrate
             else "no rescaling (needed_*_scale in links.csv: the factors a rescaling would have needed)"
         ),
