@@ -49,7 +49,9 @@ class Calibration:
     ``mobile_energy_scale`` the same for compute energy; ``cloud_scale`` = measured cloud-only server
     compute / sum of the profiled cloud segments; ``request_overhead_ms`` = per-request cost beyond
     RTT + bytes/bandwidth + server compute; ``up_burst_bytes`` / ``down_burst_bytes`` = what the shaper
-    lets through unserialised per transfer (:attr:`harness.links.ShapedLink.burst_bytes`).
+    lets through unserialised per transfer (:attr:`harness.links.ShapedLink.burst_bytes`); ``rtt_ms`` =
+    the round trip measured with the link, planned with in place of the spec's (on a loaded host the
+    delay relay's round trip grows, and the request overhead is measured against the measured one).
     """
 
     mobile_scale: float = 1.0
@@ -59,6 +61,8 @@ class Calibration:
     # bytes per transfer the shaped link passes at line rate (its token bucket; 0 when paced), up / down
     up_burst_bytes: float = 0.0
     down_burst_bytes: float = 0.0
+    # the link's measured round trip (ms), which request_overhead_ms is relative to; NaN = the spec's
+    rtt_ms: float = math.nan
 
 
 def _ratio(measured: list[float], profiled: float) -> float:
