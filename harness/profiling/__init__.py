@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from harness.profiling.job import (
     DEFAULT_OUT_ROOT,
+    InChain,
     JobListener,
     JobResult,
     ProfileSettings,
     Unit,
     completed_units,
     export_for_profiling,
+    measure_in_chain,
     profile_csv_path,
     profile_device,
     profile_devices,
@@ -17,12 +19,14 @@ from harness.profiling.job import (
 
 __all__ = [
     "DEFAULT_OUT_ROOT",
+    "InChain",
     "JobListener",
     "JobResult",
     "ProfileSettings",
     "Unit",
     "completed_units",
     "export_for_profiling",
+    "measure_in_chain",
     "profile_csv_path",
     "profile_device",
     "profile_devices",

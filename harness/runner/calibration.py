@@ -19,6 +19,7 @@ cloud-only executions and the predictions made before them: a check of the profi
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -48,7 +49,9 @@ class Calibration:
     ``mobile_energy_scale`` the same for compute energy; ``cloud_scale`` = measured cloud-only server
     compute / sum of the profiled cloud segments; ``request_overhead_ms`` = per-request cost beyond
     RTT + bytes/bandwidth + server compute; ``up_burst_bytes`` / ``down_burst_bytes`` = what the shaper
-    lets through unserialised per transfer (:attr:`harness.links.ShapedLink.burst_bytes`).
+    lets through unserialised per transfer (:attr:`harness.links.ShapedLink.burst_bytes`); ``rtt_ms`` =
+    the round trip measured with the link, planned with in place of the spec's (on a loaded host the
+    delay relay's round trip grows, and the request overhead is measured against the measured one).
     """
 
     mobile_scale: float = 1.0
@@ -58,6 +61,8 @@ class Calibration:
     # bytes per transfer the shaped link passes at line rate (its token bucket; 0 when paced), up / down
     up_burst_bytes: float = 0.0
     down_burst_bytes: float = 0.0
+    # the link's measured round trip (ms), which request_overhead_ms is relative to; NaN = the spec's
+    rtt_ms: float = math.nan
 
 
 def _ratio(measured: list[float], profiled: float) -> float:
@@ -86,11 +91,14 @@ def calibrate_compute(
     )
 
 
-def calibrate_request_overhead(session: LinkSession, manifest: BundleManifest, *, calls: int = 7) -> float:
+def calibrate_request_overhead(
+    session: LinkSession, manifest: BundleManifest, *, calls: int = 15, idle_s: float = 0.02
+) -> float:
     """Median time (ms) one infer request costs beyond RTT, bytes/bandwidth and server compute.
 
     Measured with the last segment (the smallest request) after one warm-up call, against the link as
-    the session measured it.
+    the session measured it; the calls are ``idle_s`` apart, so that the median spans a moment of the
+    machine rather than an instant (on a shared host one instant can be 10x off).
     """
     measured = session.measured
     up_burst, down_burst = session.shaped.burst_bytes
@@ -99,6 +107,7 @@ def calibrate_request_overhead(session: LinkSession, manifest: BundleManifest, *
     x = np.zeros(spec.shape, dtype=np.dtype(spec.dtype))
     samples = []
     for attempt in range(calls + 1):
+        time.sleep(idle_s)
         done = session.exchange(x, from_segment=last, to_segment=last + 1)
         serial_ms = radio.serial_ms(done.reply.request_bytes, measured.up_mbps, up_burst)
         serial_ms += radio.serial_ms(done.reply.response_bytes, measured.down_mbps, down_burst)

@@ -18,6 +18,7 @@ executed) in both variants.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -65,6 +66,8 @@ def planning_problem(
 ) -> PlanningProblem:
     """The problem the runner plans: the profiles (scaled by ``calibration``, 1.0 by default), over the planning link."""
     bursts = (calibration.up_burst_bytes, calibration.down_burst_bytes)
+    if math.isfinite(calibration.rtt_ms):  # the measured round trip (the overhead is relative to it)
+        link = link.model_copy(update={"rtt_ms": calibration.rtt_ms})
     problem = build_problem(
         mobile_csv, cloud_csv, planning_link(link, calibration.request_overhead_ms, bursts), power
     )

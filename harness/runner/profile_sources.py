@@ -6,8 +6,10 @@ segments; missing or stale segments are measured and appended one at a time (ato
 interrupted run resumes where it stopped. The profiling job of :mod:`harness.profiling` does the
 measuring (``benchmark_model`` on ADB devices, in-process LiteRT on the local one).
 
-The cloud profile comes from the server's ``/profile`` endpoint (it times its own interpreters) and is
-written into the run directory (:func:`ensure_cloud_profile`).
+The cloud profile comes from the server's ``/profile`` endpoint (it times its own interpreters, alone
+in a loop and in chain context through its serving path, with the fixed cost of a request) and is
+written into the run directory (:func:`ensure_cloud_profile`). Mobile rows get their chain-context
+columns from ``run_chain`` passes of the profiling job (:func:`harness.profiling.measure_in_chain`).
 
 Progress: the profiling job reports to a :class:`~harness.profiling.JobListener`;
 :class:`ProfileProgress` is that listener forwarding to the run's

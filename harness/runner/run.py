@@ -16,8 +16,8 @@ executions. The profiles time every segment in chain context — once per pass o
 schedule runs it (the device's chain runner; the server's serving path) — and carry the fixed cost of
 one invocation (``overhead_ms``, how it was measured in ``overhead_method``), which the cost model
 charges once per mobile stage / cloud request (:mod:`harness.planner.costmodel`). The planner sees
-per transfer half the round trip plus the per-request overhead measured on the link with a probe
-request before any schedule runs (:func:`~harness.runner.planning.planning_link`;
+per transfer half the round trip measured on the link plus the per-request overhead measured there
+with a probe request before any schedule runs (:func:`~harness.runner.planning.planning_link`;
 ``request_overhead_ms`` in links.csv): one request/response costs one round trip, and HTTP, the web
 framework and tensor encoding add a fixed few ms that the link model has no term for; and the bytes
 a tc-shaped link lets through unserialised per transfer (its token bucket's burst: a 3 KB tensor
@@ -262,7 +262,10 @@ def _run_link(run: _Run, link: LinkSpec, observer: RunObserver) -> _LinkOutcome:
         _warm_up(run, executor)
         up_burst, down_burst = session.shaped.burst_bytes
         calibration = Calibration(
-            request_overhead_ms=overhead_ms, up_burst_bytes=up_burst, down_burst_bytes=down_burst
+            request_overhead_ms=overhead_ms,
+            up_burst_bytes=up_burst,
+            down_burst_bytes=down_burst,
+            rtt_ms=session.measured.rtt_ms,
         )
         if config.calibrate:
             calibration = _calibrate_compute_step(run, executor, link, cloud_csv, calibration)
@@ -320,11 +323,16 @@ def _run_meta(
         "model_name": manifest.model,
         "num_segments": manifest.num_segments,
         "device_name": device_name,
-        "planning_note": "planned from the profiles and the link measurement only: segment costs timed "
-        "in chain context plus per-invocation overhead_ms from the profiles; per transfer the planner "
-        "sees (rtt_ms + request_overhead_ms) / 2 (request_overhead_ms: a probe request on the link); "
+        "planning_note": (
+            "planned from the profiles, the link measurement and two executions per link (--calibrate): "
+            if config.calibrate
+            else "planned from the profiles and the link measurement only: "
+        )
+        + "segment costs timed in chain context plus per-invocation overhead_ms from the profiles; per "
+        "transfer the planner sees (rtt_ms + request_overhead_ms) / 2 (both measured on the link: pings and "
+        "a probe request) and serialises the bytes beyond the shaper's burst at the spec's rate; "
         + (
-            "segment costs rescaled per link by mobile_scale/cloud_scale in links.csv (--calibrate)"
+            "segment costs rescaled per link by mobile_scale/cloud_scale in links.csv"
             if config.calibrate
             else "no rescaling (needed_*_scale in links.csv: the factors a rescaling would have needed)"
         ),

@@ -107,7 +107,7 @@ def _planning_inputs_only(run: RunResult, link: str) -> pd.DataFrame:
     """plans.csv rows of ``link`` recomputed from the profiles and the link measurement alone."""
     links = pd.read_csv(run.run_dir / "links.csv").set_index("link")
     profiles = run.run_dir / "profiles"
-    measured = ("request_overhead_ms", "up_burst_bytes", "down_burst_bytes")  # measured on the link
+    measured = ("request_overhead_ms", "up_burst_bytes", "down_burst_bytes", "rtt_ms")  # measured on the link
     calibration = Calibration(**{c: float(links.loc[link, c]) for c in measured})
     problem = planning_problem(
         profiles / "mobile.csv",
