@@ -239,6 +239,15 @@ class AdaptiveController:
             decision_us=(time.perf_counter() - started) * 1e6,
         )
 
+    def cell_decision(self, obs: Observation) -> str:
+        """The label of the cell's optimum for ``obs`` (no hysteresis, no state change)."""
+        mode = self._mode(obs)
+        key = self._key(obs, mode)
+        cell = self._cells.get(key)
+        if cell is None:
+            cell = self._cells[key] = self._plan_cell(key, mode)
+        return "".join("C" if loc else "M" for loc in cell.best)
+
     @property
     def cached_cells(self) -> int:
         return len(self._cells)

@@ -4,7 +4,8 @@ One run = one link session (:mod:`harness.runner.session`: shaped link, server b
 device side), the runner's profiles, calibration and planning problem, then one pass over the trace per
 *policy*: ``adaptive`` (the :class:`~harness.adaptive.controller.AdaptiveController`),
 ``adaptive-energy`` (the same, minimising energy) or ``static:<schedule>`` (one schedule throughout, for
-comparison). Each pass replays the trace from its start (:class:`~harness.links.trace.TraceReplay`
+comparison; ``static:planned`` stands for every schedule the planner picks for some row of the trace,
+for either objective, plus mobile-only and cloud-only). Each pass replays the trace from its start (:class:`~harness.links.trace.TraceReplay`
 changes the shaping while requests flow), starts the load phases (a bounded load generator on the
 server's side of the link, :mod:`harness.adaptive.loadgen`) at the same trace times, and executes
 requests back to back with the runner's :class:`~harness.runner.execute.ScheduleExecutor` until the
@@ -126,11 +127,12 @@ class AdaptiveRunConfig:
 
     def validate(self) -> None:
         for policy in self.policies:
-            if policy not in ("adaptive", "adaptive-energy") and not (
+            if policy not in ("adaptive", "adaptive-energy", "static:planned") and not (
                 policy.startswith("static:") and set(policy[7:]) <= {"M", "C"} and len(policy) > 7
             ):
                 raise UsageError(
-                    f"policy {policy!r}: use adaptive, adaptive-energy or static:<schedule of M/C letters>"
+                    f"policy {policy!r}: use adaptive, adaptive-energy, static:planned or "
+                    "static:<schedule of M/C letters>"
                 )
         if self.duration_s is not None and self.duration_s <= 0:
             raise UsageError(f"--duration-s must be > 0, got {self.duration_s}")
@@ -214,42 +216,56 @@ class _Poller:
 
 @contextmanager
 def _load_phases(
-    shaped: ShapedLink, phases: list[LoadPhase], model: str, token: str | None
+    shaped: ShapedLink, phases: list[LoadPhase], model: str, token: str | None, log_path: Path
 ) -> Iterator[None]:
-    """Start a load generator on the cloud side at each phase's start (relative to now); each ends
-    by itself at its stop time; all are stopped with the link, or here when the block ends."""
-    stop = threading.Event()
-    started = time.monotonic()
-    procs: list[Any] = []
-
-    def schedule() -> None:
-        for phase in sorted(phases, key=lambda p: p.start_s):
-            if stop.wait(max(0.0, started + phase.start_s - time.monotonic())):
-                return
-            argv = [
-                sys.executable,
-                "-m",
-                "harness.adaptive.loadgen",
-                "--url",
-                f"http://127.0.0.1:{shaped.server_port}",
-            ]
-            argv += ["--model", model, "--concurrency", str(phase.concurrency)]
-            argv += ["--duration-s", f"{phase.stop_s - phase.start_s:.3f}"]
-            if token:
-                argv += ["--token", token]
-            procs.append(shaped.spawn_cloud(argv))
-
-    thread = threading.Thread(target=schedule, name="load-phases", daemon=True)
-    thread.start()
+    """One bounded load generator per phase on the cloud side, started now and told the wall-clock
+    time of its phase (so its own start-up does not delay it); each ends by itself at its stop time.
+    All are stopped here when the block ends, and with the link in any case."""
+    now = time.time()
+    procs = []
+    for phase in phases:
+        argv = [sys.executable, "-m", "harness.adaptive.loadgen", "--model", model]
+        argv += ["--url", f"http://127.0.0.1:{shaped.server_port}", "--concurrency", str(phase.concurrency)]
+        argv += [
+            "--duration-s",
+            f"{phase.stop_s - phase.start_s:.3f}",
+            "--start-at",
+            f"{now + phase.start_s:.3f}",
+        ]
+        if token:
+            argv += ["--token", token]
+        procs.append(shaped.spawn_cloud(argv, stdout_path=str(log_path)))
     try:
         yield
     finally:
-        stop.set()
-        thread.join(timeout=30)
         for proc in procs:
             if proc.poll() is None:
                 proc.terminate()
                 proc.wait(timeout=10)
+
+
+def planned_schedules(problem: PlanningProblem, trace: LinkTrace, request_overhead_ms: float) -> list[str]:
+    """Every schedule the planner picks at some row of ``trace`` (latency or energy objective), plus
+    mobile-only and cloud-only: the static plans an adaptive run is compared with."""
+    n = problem.n
+    labels = {"M" * n, "C" * n}
+    for objective in ("latency", "energy"):
+        controller = AdaptiveController(problem, ControllerSettings(objective=objective))
+        for t in trace.change_times():
+            c = trace.at(t)
+            labels.add(
+                controller.cell_decision(Observation(c.up_mbps, c.down_mbps, c.rtt_ms + request_overhead_ms))
+            )
+    return sorted(labels, key=lambda label: (label.count("C"), label))
+
+
+def _expand(policies: list[str], planned: list[str]) -> list[str]:
+    out: list[str] = []
+    for policy in policies:
+        for p in [f"static:{label}" for label in planned] if policy == "static:planned" else [policy]:
+            if p not in out:
+                out.append(p)
+    return out
 
 
 def _run_policy(
@@ -263,6 +279,7 @@ def _run_policy(
     x: np.ndarray,
     reference: np.ndarray,
     run_id: str,
+    log_dir: Path,
     observer: RunObserver,
 ) -> list[DecisionRow]:
     """One pass over the trace with one policy (see the module docstring)."""
@@ -284,7 +301,7 @@ def _run_policy(
     with (
         TraceReplay(trace, apply) as replay,
         _Poller(shaped, shaped.cloud_url(), config.token, beliefs),
-        _load_phases(shaped, config.load, session.served_model, config.token),
+        _load_phases(shaped, config.load, session.served_model, config.token, log_dir / "loadgen.log"),
     ):
         shown = 0
         while (t_s := replay.elapsed_s()) < duration:
@@ -387,13 +404,16 @@ def run_adaptive(config: AdaptiveRunConfig, observer: RunObserver | None = None)
             scales = calibrate_compute(executor, x, raw)
             calibration = Calibration(*scales, overhead_ms)
             problem = planning_problem(mobile_csv, cloud_csv, link, power, calibration)
-            for policy in config.policies:
+            policies = config.policies
+            if "static:planned" in policies:
+                policies = _expand(policies, planned_schedules(problem, trace, overhead_ms))
+            for policy in policies:
                 observer.phase(
                     f"{policy}: replaying {trace.name} ({config.duration_s or trace.duration_s:.0f} s)"
                 )
                 rows += _run_policy(
                     policy, config=config, session=session, executor=executor, problem=problem, trace=trace,
-                    x=x, reference=reference, run_id=run_id, observer=observer,
+                    x=x, reference=reference, run_id=run_id, log_dir=run_dir, observer=observer,
                 )  # fmt: skip
             meta = {
                 "shaping": session.shaped.mode,
@@ -412,7 +432,7 @@ def run_adaptive(config: AdaptiveRunConfig, observer: RunObserver | None = None)
                 "num_segments": manifest.num_segments,
                 "trace": str(config.trace),
                 "trace_source": trace.source,
-                "policies": config.policies,
+                "policies": sorted(set(decisions["policy"]), key=list(decisions["policy"]).index),
                 "settings": {
                     **{k: v for k, v in asdict(config.settings).items() if k != "constraints"},
                     "constraints": config.settings.constraints.active(),
