@@ -13,21 +13,26 @@ Prints: adaptive mean latency vs the oracle (target within 10 %) and vs the best
 number of schedule switches. The machine is shared: absolute times include other processes' load,
 but every policy ran over the same trace in this one process.
 
-Run: ``python benchmarks/adaptive.py [--model alexnet] [--device local] [--device-profile low-end-phone]``
+Run: ``python benchmarks/adaptive.py [--model alexnet] [--device local] [--device-profile generic-phone]``
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
-from harness.adaptive.compare import compare_policies
-from harness.adaptive.controller import ControllerSettings
-from harness.adaptive.loop import AdaptiveRunConfig, LoadPhase, run_adaptive
+# `python benchmarks/adaptive.py` puts benchmarks/ first on sys.path, where benchmarks/server.py would
+# shadow the server package (as in benchmarks/e2e.py)
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+from harness.adaptive.compare import compare_policies  # noqa: E402
+from harness.adaptive.controller import ControllerSettings  # noqa: E402
+from harness.adaptive.loop import AdaptiveRunConfig, LoadPhase, run_adaptive  # noqa: E402
 
 TRACE = "adaptive-experiment"
-LOAD = LoadPhase(start_s=22.0, stop_s=30.0, concurrency=8)
+LOAD = LoadPhase(start_s=22.0, stop_s=30.0, concurrency=16)
 
 
 def main() -> None:
@@ -35,7 +40,7 @@ def main() -> None:
     parser.add_argument("--model", default="alexnet")
     parser.add_argument("--quant", default="int8")
     parser.add_argument("--device", default="local")
-    parser.add_argument("--device-profile", default="low-end-phone")
+    parser.add_argument("--device-profile", default="generic-phone")
     parser.add_argument("--shaping", default="auto", choices=["auto", "tc", "pacing"])
     parser.add_argument("--bundles-dir", type=Path, default=Path("bundles"))
     parser.add_argument("--out", type=Path, default=Path("reports"))

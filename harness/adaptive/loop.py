@@ -69,7 +69,7 @@ __all__ = [
 
 POLL_PERIOD_S = 0.25  # /v1/load polls per second: 4
 PROBE_IDLE_S = 1.0  # probe the bandwidth when no transfer gave a sample for this long
-PROBE_BYTES = 16_000  # per direction
+PROBE_BYTES = 48_000  # per direction (above the estimator's MIN_SAMPLE_BYTES)
 
 
 @dataclass(frozen=True)
@@ -205,13 +205,18 @@ class _Poller:
     def _probe(self) -> None:
         shaped = self.shaped
         try:
-            up_ms, down_ms = probe_transfer(shaped.cloud_host, shaped.probe_port, PROBE_BYTES, PROBE_BYTES)
+            ping_ms, up_ms, down_ms = probe_transfer(
+                shaped.cloud_host, shaped.probe_port, PROBE_BYTES, PROBE_BYTES
+            )
         except OSError:
             return
+        ping_ms += shaped.pace(0, 0, ping_ms)
         up_ms += shaped.pace(PROBE_BYTES, 0, up_ms)
         down_ms += shaped.pace(0, PROBE_BYTES, down_ms)
         with self.beliefs.lock:
-            self.beliefs.link.add_probe(PROBE_BYTES, up_ms, PROBE_BYTES, down_ms, time.monotonic())
+            self.beliefs.link.add_probe(
+                PROBE_BYTES, up_ms, PROBE_BYTES, down_ms, time.monotonic(), rtt_ms=ping_ms
+            )
 
 
 @contextmanager
