@@ -53,7 +53,10 @@ def test_adaptive_run_writes_decisions_and_timeline(small_bundle: Path, tmp_path
     assert d["output_matches"].all()
     adaptive = d[d["policy"] == "adaptive"]
     assert adaptive["cache_hit"].iloc[1:].any() and (adaptive["decision_us"] > 0).all()
-    assert adaptive["battery_pct"].is_monotonic_decreasing and adaptive["battery_pct"].iloc[-1] < 30.0
+    assert adaptive["battery_pct"].is_monotonic_decreasing and adaptive["battery_pct"].iloc[-1] < 20.0
+    # crossing the 20 % threshold switched the controller to the energy objective
+    assert set(adaptive["mode"]) == {"normal", "battery-low"}
+    assert set(adaptive.loc[adaptive["mode"] == "battery-low", "objective"]) == {"energy"}
     # the trace's drop is what the run saw
     assert set(d["true_up_mbps"].round(3)) == {8.0, 1.0}
     cloud = d[d["policy"] == f"static:{'C' * n}"]
