@@ -30,6 +30,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 from harness.adaptive.compare import compare_policies  # noqa: E402
 from harness.adaptive.controller import ControllerSettings  # noqa: E402
 from harness.adaptive.loop import AdaptiveRunConfig, LoadPhase, run_adaptive  # noqa: E402
+from harness.runner.run import RunConfig  # noqa: E402
 
 TRACE = "adaptive-experiment"
 LOAD = LoadPhase(start_s=22.0, stop_s=30.0, concurrency=16)
@@ -47,19 +48,22 @@ def main() -> None:
     parser.add_argument("--interval-s", type=float, default=2.0)
     parser.add_argument("--concurrency", type=int, default=LOAD.concurrency)
     args = parser.parse_args()
-    config = AdaptiveRunConfig(
+    run = RunConfig(
         model=args.model,
-        trace=TRACE,
         quant=args.quant,
         device=args.device,
         device_profile=args.device_profile,
-        link="wifi",
+        links=["wifi"],
         shaping=args.shaping,
+        out_dir=args.out,
+        bundles_dir=args.bundles_dir,
+    )
+    config = AdaptiveRunConfig(
+        run=run,
+        trace=TRACE,
         policies=["adaptive", "adaptive-energy", "static:planned"],
         settings=ControllerSettings(),
         load=[LoadPhase(LOAD.start_s, LOAD.stop_s, args.concurrency)],
-        out_dir=args.out,
-        bundles_dir=args.bundles_dir,
     )
     result = run_adaptive(config)
     d = result.decisions

@@ -30,7 +30,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -40,7 +40,7 @@ import pandas as pd
 
 from harness.adaptive.controller import AdaptiveController, ControllerSettings, Decision, Observation
 from harness.adaptive.estimator import LinkEstimator, QueueEstimator
-from harness.links import ShapedLink, ShapingRequest, netns
+from harness.links import ShapedLink, netns
 from harness.links.measure import probe_transfer
 from harness.links.trace import LinkConditions, LinkTrace, TraceReplay, load_trace
 from harness.planner import PlanningProblem
@@ -53,7 +53,8 @@ from harness.runner.observer import NullObserver, RunObserver
 from harness.runner.planning import planning_problem
 from harness.runner.profile_sources import ensure_cloud_profile, ensure_mobile_profile
 from harness.runner.reference import check_output, reference_output
-from harness.runner.session import LinkSession, open_link_session
+from harness.runner.run import RunConfig
+from harness.runner.session import Exchange, LinkSession, open_link_session
 from harness.runner.stages import stages_from_label
 from harness.specs import load_device, load_link
 from models.errors import UsageError
@@ -99,15 +100,12 @@ class ModelBattery:
 
 @dataclass
 class AdaptiveRunConfig:
-    """What an adaptive run does (the runner's settings plus the trace, the policies and the load)."""
+    """What an adaptive run does: the runner's settings (``run``: model, device, server, the one link
+    whose radio power model and rates are the starting point, shaping, folders, profiling) plus the
+    trace, the policies, the controller's settings, the load phases and the battery model."""
 
-    model: str
+    run: RunConfig
     trace: str  # file or shipped trace name
-    quant: str = "int8"
-    device: str = "emulated"
-    server: str = "local"
-    link: str = "4g"  # radio power model, and the estimators' prior
-    shaping: ShapingRequest = "auto"
     policies: list[str] = field(default_factory=lambda: ["adaptive"])
     settings: ControllerSettings = field(default_factory=ControllerSettings)
     load: list[LoadPhase] = field(default_factory=list)
@@ -115,17 +113,11 @@ class AdaptiveRunConfig:
     battery_capacity_mj: float = math.inf
     duration_s: float | None = None  # default: the trace's duration
     trace_rtt_ms: float = 50.0  # Mahimahi traces carry no delay
-    out_dir: Path = Path("reports")
-    bundles_dir: Path = Path("bundles")
-    profiles_root: Path = Path(".")
-    device_profile: str = "generic-phone"
-    profile_runs: int = 10
-    cloud_profile_runs: int = 20
-    token: str | None = None
-    run_id: str | None = None
-    seed: int = 0
 
     def validate(self) -> None:
+        self.run.validate()
+        if len(self.run.links) != 1:
+            raise UsageError("an adaptive run replays one trace over one link's radio model: give one link")
         for policy in self.policies:
             if policy not in ("adaptive", "adaptive-energy", "static:planned") and not (
                 policy.startswith("static:") and set(policy[7:]) <= {"M", "C"} and len(policy) > 7
@@ -161,6 +153,22 @@ class _Beliefs:
         with self.lock:
             est = self.link.estimate()
             return Observation(est.up_mbps, est.down_mbps, est.rtt_ms, self.queue.queue_ms, battery_pct)
+
+
+@dataclass(frozen=True)
+class _WatchedSession(LinkSession):
+    """The run's link session, flagging while one of our requests is on the link or at the server (the
+    poller then neither probes nor counts our request in the server's backlog)."""
+
+    beliefs: _Beliefs | None = None
+
+    def exchange(self, x: np.ndarray, *, from_segment: int, to_segment: int) -> Exchange:
+        assert self.beliefs is not None
+        self.beliefs.in_flight = True
+        try:
+            return super().exchange(x, from_segment=from_segment, to_segment=to_segment)
+        finally:
+            self.beliefs.in_flight = False
 
 
 class _Poller:
@@ -300,13 +308,18 @@ def _run_policy(
         raise UsageError(f"{policy}: the model has {manifest.num_segments} segments, not {len(static)}")
     battery = ModelBattery(config.battery_start_pct, config.battery_capacity_mj)
     beliefs = _Beliefs(trace.at(0.0), session.served_model)
+    watched = ScheduleExecutor(
+        device=executor.device, bundle_dir=executor.bundle_dir, manifest=manifest,
+        session=_WatchedSession(**{f.name: getattr(session, f.name) for f in fields(session)}, beliefs=beliefs),
+        power=executor.power, threads=executor.threads, request_overhead_ms=executor.request_overhead_ms,
+    )  # fmt: skip
     rows: list[DecisionRow] = []
     task = observer.task(f"{policy} over {trace.name}", int(duration))
     apply = lambda c: shaped.set_conditions(c.up_mbps, c.down_mbps, c.rtt_ms)  # noqa: E731
     with (
         TraceReplay(trace, apply) as replay,
-        _Poller(shaped, shaped.cloud_url(), config.token, beliefs),
-        _load_phases(shaped, config.load, session.served_model, config.token, log_dir / "loadgen.log"),
+        _Poller(shaped, shaped.cloud_url(), config.run.token, beliefs),
+        _load_phases(shaped, config.load, session.served_model, config.run.token, log_dir / "loadgen.log"),
     ):
         shown = 0
         while (t_s := replay.elapsed_s()) < duration:
@@ -314,9 +327,7 @@ def _run_policy(
             truth = trace.at(t_s)
             decision: Decision | None = controller.decide(obs) if controller is not None else None
             label = decision.label if decision is not None else str(static)
-            beliefs.in_flight = "C" in label
-            execution = executor.run(stages_from_label(label), x)
-            beliefs.in_flight = False
+            execution = watched.run(stages_from_label(label), x)
             if execution.requests:
                 with beliefs.lock:
                     beliefs.link.add_exchange(
@@ -366,33 +377,34 @@ def run_adaptive(config: AdaptiveRunConfig, observer: RunObserver | None = None)
     """Run every policy of ``config`` over its trace; write ``decisions.csv``, plots and ``run.json``."""
     observer = observer or NullObserver()
     config.validate()
+    run = config.run
     trace = load_trace(config.trace, rtt_ms=config.trace_rtt_ms)
-    base_link = load_link(config.link)
+    base_link = load_link(run.links[0])
     start = trace.at(0.0)
     link = start.apply_to(base_link)
-    power = load_device(config.device_profile)
-    run_id = config.run_id or (
-        f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}-adaptive-{Path(config.model).name}-{os.getpid()}"
+    power = load_device(run.device_profile)
+    run_id = run.run_id or (
+        f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}-adaptive-{Path(run.model).name}-{os.getpid()}"
     )
-    run_dir = Path(config.out_dir) / run_id
+    run_dir = Path(run.out_dir) / run_id
     (run_dir / "profiles").mkdir(parents=True, exist_ok=True)
     started = time.time()
-    observer.phase(f"bundle {config.model} ({config.quant})")
-    bundle_dir, manifest = ensure_bundle(config.model, config.quant, config.bundles_dir, observer=observer)
-    x = np.random.default_rng(config.seed).random(manifest.input.shape, dtype=np.float32)
+    observer.phase(f"bundle {run.model} ({run.quant})")
+    bundle_dir, manifest = ensure_bundle(run.model, run.quant, run.bundles_dir, observer=observer)
+    x = np.random.default_rng(run.seed).random(manifest.input.shape, dtype=np.float32)
     reference = reference_output(bundle_dir, manifest, x)
     rows: list[DecisionRow] = []
     meta: dict[str, Any] = {}
-    with open_device(config.device, power) as device:
+    with open_device(run.device, power) as device:
         mobile_csv = ensure_mobile_profile(
-            device, bundle_dir, config.profiles_root, runs=config.profile_runs, observer=observer
+            device, bundle_dir, run.profiles_root, runs=run.profile_runs, observer=observer
         )
         with open_link_session(
-            link, bundle_dir, server=config.server, shaping=config.shaping, token=config.token,
+            link, bundle_dir, server=run.server, shaping=run.shaping, token=run.token,
             log_dir=run_dir, observer=observer,
         ) as session:  # fmt: skip
             cloud_csv = ensure_cloud_profile(
-                session, manifest, run_dir / "profiles" / "cloud.csv", runs=config.cloud_profile_runs,
+                session, manifest, run_dir / "profiles" / "cloud.csv", runs=run.cloud_profile_runs,
                 observer=observer,
             )  # fmt: skip
             overhead_ms = calibrate_request_overhead(session, manifest)
@@ -432,7 +444,7 @@ def run_adaptive(config: AdaptiveRunConfig, observer: RunObserver | None = None)
         json.dumps(
             {
                 "kind": "adaptive",
-                "model": config.model,
+                "model": run.model,
                 "model_name": manifest.model,
                 "num_segments": manifest.num_segments,
                 "trace": str(config.trace),
@@ -447,7 +459,7 @@ def run_adaptive(config: AdaptiveRunConfig, observer: RunObserver | None = None)
                 "battery_capacity_mj": config.battery_capacity_mj
                 if math.isfinite(config.battery_capacity_mj)
                 else None,
-                "device": config.device,
+                "device": run.device,
                 "link_power_model": base_link.name,
                 "started_utc": datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds"),
                 "duration_s": round(time.time() - started, 1),

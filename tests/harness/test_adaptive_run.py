@@ -18,6 +18,7 @@ from harness.adaptive.compare import compare_policies
 from harness.adaptive.loop import AdaptiveRunConfig, LoadPhase, run_adaptive
 from harness.links import netns
 from harness.reports.schema import DECISION_COLUMNS
+from harness.runner.run import RunConfig
 
 TRACE = "t_s,up_mbps,down_mbps,rtt_ms\n0,8,16,30\n2,1,2,120\n4,8,16,30\n"
 
@@ -31,20 +32,23 @@ def test_adaptive_run_writes_decisions_and_timeline(small_bundle: Path, tmp_path
     trace = tmp_path / "drop.csv"
     trace.write_text(TRACE)
     n = len(pd.read_json(small_bundle / "manifest.json", typ="series")["segments"])
-    config = AdaptiveRunConfig(
+    run = RunConfig(
         model=str(small_bundle),
-        trace=str(trace),
         device="local",
-        link="4g",
+        links=["4g"],
         shaping="pacing",
+        out_dir=tmp_path / "reports",
+        profile_runs=3,
+        cloud_profile_runs=3,
+    )
+    config = AdaptiveRunConfig(
+        run=run,
+        trace=str(trace),
         policies=["adaptive", f"static:{'M' * n}", f"static:{'C' * n}"],
         load=[LoadPhase(0.0, 6.0, 3)],
         battery_start_pct=30.0,
         battery_capacity_mj=2_000.0,
         duration_s=6.0,
-        out_dir=tmp_path / "reports",
-        profile_runs=3,
-        cloud_profile_runs=3,
     )
     result = run_adaptive(config)
     d = pd.read_csv(result.run_dir / "decisions.csv")
