@@ -1,12 +1,14 @@
 """Adaptive execution on a trace with a bandwidth drop and a server-load spike: adaptive vs static vs oracle.
 
 One run (:func:`harness.adaptive.loop.run_adaptive`) over ``device_profiles/traces/adaptive-experiment.csv``
-(Wi-Fi, 3G from 10 s to 20 s, Wi-Fi again) with a bounded load generator occupying the server from 22 s
-to 30 s, and, on that same link session, one pass per policy: the adaptive controller (latency
-objective), the adaptive controller minimising energy, and every static plan (``static:planned``:
-each schedule the planner picks at some row of the trace, plus mobile-only and cloud-only). Everything is
-measured; the oracle is computed afterwards from the static passes (:mod:`harness.adaptive.compare`:
-per 2-s interval, the best static schedule's measured mean there).
+(Wi-Fi, 3G from 20 s to 40 s, Wi-Fi again, 80 s) with a bounded load generator occupying the server
+from 44 s to 60 s, with these policies interleaved request by request in one pass: the adaptive controller
+(latency objective), the adaptive controller minimising energy, and every static plan
+(``static:planned``: each schedule the planner picks at some row of the trace, plus mobile-only and
+cloud-only). Everything is measured; the oracle is computed afterwards from the static policies'
+requests (:mod:`harness.adaptive.compare`: per 4-s interval, the best static schedule's measured mean
+there). Interleaving matters on a shared machine: policies run one after the other would meet
+different loads from other processes.
 
 Prints: adaptive mean latency vs the oracle (target within 10 %) and vs the best static plan (target
 >= 1.3x), the same for energy under the energy objective, decision time per request (µs) and the
@@ -33,7 +35,7 @@ from harness.adaptive.loop import AdaptiveRunConfig, LoadPhase, run_adaptive  # 
 from harness.runner.run import RunConfig  # noqa: E402
 
 TRACE = "adaptive-experiment"
-LOAD = LoadPhase(start_s=22.0, stop_s=30.0, concurrency=16)
+LOAD = LoadPhase(start_s=44.0, stop_s=60.0, concurrency=16)
 
 
 def main() -> None:
@@ -45,7 +47,7 @@ def main() -> None:
     parser.add_argument("--shaping", default="auto", choices=["auto", "tc", "pacing"])
     parser.add_argument("--bundles-dir", type=Path, default=Path("bundles"))
     parser.add_argument("--out", type=Path, default=Path("reports"))
-    parser.add_argument("--interval-s", type=float, default=2.0)
+    parser.add_argument("--interval-s", type=float, default=4.0)
     parser.add_argument("--concurrency", type=int, default=LOAD.concurrency)
     args = parser.parse_args()
     run = RunConfig(

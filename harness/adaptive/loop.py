@@ -1,18 +1,21 @@
 """``jointdnn run --adaptive --trace FILE``: run a model over a replayed link trace, re-planning online.
 
 One run = one link session (:mod:`harness.runner.session`: shaped link, server behind it, client on the
-device side), the runner's profiles, calibration and planning problem, then one pass over the trace per
-*policy*: ``adaptive`` (the :class:`~harness.adaptive.controller.AdaptiveController`),
+device side), the runner's profiles, calibration and planning problem, then one pass over the trace
+with every *policy*: ``adaptive`` (the :class:`~harness.adaptive.controller.AdaptiveController`),
 ``adaptive-energy`` (the same, minimising energy) or ``static:<schedule>`` (one schedule throughout, for
 comparison; ``static:planned`` stands for every schedule the planner picks for some row of the trace,
-for either objective, plus mobile-only and cloud-only). Each pass replays the trace from its start (:class:`~harness.links.trace.TraceReplay`
-changes the shaping while requests flow), starts the load phases (a bounded load generator on the
-server's side of the link, :mod:`harness.adaptive.loadgen`) at the same trace times, and executes
-requests back to back with the runner's :class:`~harness.runner.execute.ScheduleExecutor` until the
-trace ends. Meanwhile a poller on the device side reads ``/v1/load`` a few times a second: the server's
-load for the queue estimate, and its round trip as the link's latency sample (pacing included); when
-the schedule has sent nothing for :data:`PROBE_IDLE_S` (mobile-only), it also times a small upload and
-download with the link probe so that the bandwidth estimate does not go stale.
+for either objective, plus mobile-only and cloud-only). The policies run **interleaved**, one request
+each in turn (as the runner measures schedules round robin), so that every policy meets the same link,
+server load and machine load at the same moments; each has its own estimators and battery, fed by its
+own requests only. The pass replays the trace (:class:`~harness.links.trace.TraceReplay` changes the
+shaping while requests flow), starts the load phases (a bounded load generator on the server's side of
+the link, :mod:`harness.adaptive.loadgen`) at their trace times, and executes requests with the
+runner's :class:`~harness.runner.execute.ScheduleExecutor` until the trace ends. Meanwhile a poller on
+the device side reads ``/v1/load`` a few times a second: the server's load for the queue estimate, and
+its round trip as the link's latency sample (pacing included); for a policy whose requests sent nothing
+large for :data:`PROBE_IDLE_S` (mobile-only, small splits), it also times an upload and a download with
+the link probe, between requests, so that its bandwidth estimate does not go stale.
 
 Every request becomes a :class:`~harness.reports.schema.DecisionRow` in ``decisions.csv``: inputs,
 decision, decision time, the trace's truth, and the measured execution. The battery is a model
@@ -172,10 +175,11 @@ class _WatchedSession(LinkSession):
 
 
 class _Poller:
-    """Reads ``/v1/load`` every :data:`POLL_PERIOD_S` from the device side; feeds RTT and queue beliefs."""
+    """Reads ``/v1/load`` every :data:`POLL_PERIOD_S` from the device side; feeds every lane's RTT and
+    queue beliefs, and probes the bandwidth for lanes whose own traffic gave no sample lately."""
 
-    def __init__(self, shaped: ShapedLink, url: str, token: str | None, beliefs: _Beliefs):
-        self.shaped, self.url, self.token, self.beliefs = shaped, url, token, beliefs
+    def __init__(self, shaped: ShapedLink, url: str, token: str | None, lanes: list[_Beliefs]):
+        self.shaped, self.url, self.token, self.lanes = shaped, url, token, lanes
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="load-poller", daemon=True)
 
@@ -186,6 +190,9 @@ class _Poller:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(timeout=30)
+
+    def _busy(self) -> bool:
+        return any(b.in_flight for b in self.lanes)
 
     def _run(self) -> None:
         names = self.shaped.namespaces
@@ -200,17 +207,18 @@ class _Poller:
                     continue
                 elapsed = (time.perf_counter() - t0) * 1e3
                 elapsed += self.shaped.pace(200, 600, elapsed)  # pacing: a small request/response
-                now = time.monotonic()
-                with self.beliefs.lock:
-                    self.beliefs.link.add_ping(elapsed, now)
-                    self.beliefs.queue.update(
-                        report, self.beliefs.model, ours_in_flight=self.beliefs.in_flight
-                    )
-                    idle = now - self.beliefs.link.last_sample_s > PROBE_IDLE_S
-                if idle and not self.beliefs.in_flight:
-                    self._probe()
+                now, busy = time.monotonic(), self._busy()
+                idle = []
+                for beliefs in self.lanes:
+                    with beliefs.lock:
+                        beliefs.link.add_ping(elapsed, now)
+                        beliefs.queue.update(report, beliefs.model, ours_in_flight=busy)
+                        if now - beliefs.link.last_sample_s > PROBE_IDLE_S:
+                            idle.append(beliefs)
+                if idle and not self._busy():
+                    self._probe(idle)
 
-    def _probe(self) -> None:
+    def _probe(self, lanes: list[_Beliefs]) -> None:
         shaped = self.shaped
         try:
             ping_ms, up_ms, down_ms = probe_transfer(
@@ -221,10 +229,11 @@ class _Poller:
         ping_ms += shaped.pace(0, 0, ping_ms)
         up_ms += shaped.pace(PROBE_BYTES, 0, up_ms)
         down_ms += shaped.pace(0, PROBE_BYTES, down_ms)
-        with self.beliefs.lock:
-            self.beliefs.link.add_probe(
-                PROBE_BYTES, up_ms, PROBE_BYTES, down_ms, time.monotonic(), rtt_ms=ping_ms
-            )
+        for beliefs in lanes:
+            with beliefs.lock:
+                beliefs.link.add_probe(
+                    PROBE_BYTES, up_ms, PROBE_BYTES, down_ms, time.monotonic(), rtt_ms=ping_ms
+                )
 
 
 @contextmanager
@@ -281,8 +290,93 @@ def _expand(policies: list[str], planned: list[str]) -> list[str]:
     return out
 
 
-def _run_policy(
-    policy: str,
+@dataclass
+class _Lane:
+    """One policy within an interleaved pass: its controller or schedule, beliefs, battery and rows."""
+
+    policy: str
+    controller: AdaptiveController | None
+    static: str | None
+    beliefs: _Beliefs
+    battery: ModelBattery
+    executor: ScheduleExecutor
+    rows: list[DecisionRow] = field(default_factory=list)
+
+
+def _lane(
+    policy: str, config: AdaptiveRunConfig, session: LinkSession, executor: ScheduleExecutor,
+    problem: PlanningProblem, trace: LinkTrace,
+) -> _Lane:  # fmt: skip
+    manifest = executor.manifest
+    settings = config.settings
+    if policy == "adaptive-energy":
+        settings = replace(settings, objective="energy")
+    controller = AdaptiveController(problem, settings) if policy.startswith("adaptive") else None
+    static = policy[7:] if policy.startswith("static:") else None
+    if static is not None and len(static) != manifest.num_segments:
+        raise UsageError(f"{policy}: the model has {manifest.num_segments} segments, not {len(static)}")
+    beliefs = _Beliefs(trace.at(0.0), session.served_model)
+    watched = ScheduleExecutor(
+        device=executor.device, bundle_dir=executor.bundle_dir, manifest=manifest,
+        session=_WatchedSession(**{f.name: getattr(session, f.name) for f in fields(session)}, beliefs=beliefs),
+        power=executor.power, threads=executor.threads, request_overhead_ms=executor.request_overhead_ms,
+    )  # fmt: skip
+    battery = ModelBattery(config.battery_start_pct, config.battery_capacity_mj)
+    return _Lane(policy, controller, static, beliefs, battery, watched)
+
+
+def _step(
+    lane: _Lane, t_s: float, trace: LinkTrace, x: np.ndarray, reference: np.ndarray, run_id: str
+) -> None:
+    """One request of one lane: decide, execute, learn from it, record it."""
+    beliefs, battery = lane.beliefs, lane.battery
+    obs = beliefs.observation(battery.level_pct)
+    truth = trace.at(t_s)
+    decision: Decision | None = lane.controller.decide(obs) if lane.controller is not None else None
+    label = decision.label if decision is not None else str(lane.static)
+    execution = lane.executor.run(stages_from_label(label), x)
+    if execution.requests:
+        with beliefs.lock:
+            beliefs.link.add_exchange(
+                execution.up_bytes, execution.down_bytes, execution.transfer_ms, time.monotonic(),
+                requests=execution.requests,
+            )  # fmt: skip
+    battery.drain(execution.mobile_energy_mj)
+    check = check_output(lane.executor.manifest, execution.output, reference)
+    with beliefs.lock:
+        backlog, utilization = beliefs.queue.backlog, beliefs.queue.utilization
+    lane.rows.append(
+        DecisionRow(
+            run_id=run_id,
+            policy=lane.policy,
+            request=len(lane.rows),
+            t_s=round(t_s, 4),
+            schedule=label,
+            switched=bool(decision and decision.switched),
+            cache_hit=bool(decision and decision.cache_hit),
+            decision_us=decision.decision_us if decision else 0.0,
+            objective=decision.objective if decision else "static",
+            mode=decision.mode if decision else "static",
+            feasible=decision.feasible if decision else True,
+            predicted=decision.predicted if decision else math.nan,
+            est_up_mbps=obs.up_mbps,
+            est_down_mbps=obs.down_mbps,
+            est_rtt_ms=obs.rtt_ms,
+            est_queue_ms=obs.queue_ms,
+            server_backlog=backlog,
+            server_utilization=utilization,
+            battery_pct=obs.battery_pct,
+            true_up_mbps=truth.up_mbps,
+            true_down_mbps=truth.down_mbps,
+            true_rtt_ms=truth.rtt_ms,
+            **values_from(DecisionRow, "execution", execution),
+            **values_from(DecisionRow, "check", check),
+        )
+    )
+
+
+def _run_policies(
+    policies: list[str],
     *,
     config: AdaptiveRunConfig,
     session: LinkSession,
@@ -295,82 +389,30 @@ def _run_policy(
     log_dir: Path,
     observer: RunObserver,
 ) -> list[DecisionRow]:
-    """One pass over the trace with one policy (see the module docstring)."""
+    """One pass over the trace with every policy interleaved, one request each in turn (see the module
+    docstring): every policy meets the same link, load and machine at the same moments."""
     shaped = session.shaped
-    manifest = executor.manifest
     duration = config.duration_s or trace.duration_s
-    settings = config.settings
-    if policy == "adaptive-energy":
-        settings = replace(settings, objective="energy")
-    controller = AdaptiveController(problem, settings) if policy.startswith("adaptive") else None
-    static = policy[7:] if policy.startswith("static:") else None
-    if static is not None and len(static) != manifest.num_segments:
-        raise UsageError(f"{policy}: the model has {manifest.num_segments} segments, not {len(static)}")
-    battery = ModelBattery(config.battery_start_pct, config.battery_capacity_mj)
-    beliefs = _Beliefs(trace.at(0.0), session.served_model)
-    watched = ScheduleExecutor(
-        device=executor.device, bundle_dir=executor.bundle_dir, manifest=manifest,
-        session=_WatchedSession(**{f.name: getattr(session, f.name) for f in fields(session)}, beliefs=beliefs),
-        power=executor.power, threads=executor.threads, request_overhead_ms=executor.request_overhead_ms,
-    )  # fmt: skip
-    rows: list[DecisionRow] = []
-    task = observer.task(f"{policy} over {trace.name}", int(duration))
+    lanes = [_lane(policy, config, session, executor, problem, trace) for policy in policies]
+    task = observer.task(f"{len(lanes)} policies over {trace.name}", int(duration))
     apply = lambda c: shaped.set_conditions(c.up_mbps, c.down_mbps, c.rtt_ms)  # noqa: E731
     with (
         TraceReplay(trace, apply) as replay,
-        _Poller(shaped, shaped.cloud_url(), config.run.token, beliefs),
+        _Poller(shaped, shaped.cloud_url(), config.run.token, [lane.beliefs for lane in lanes]),
         _load_phases(shaped, config.load, session.served_model, config.run.token, log_dir / "loadgen.log"),
     ):
         shown = 0
-        while (t_s := replay.elapsed_s()) < duration:
-            obs = beliefs.observation(battery.level_pct)
-            truth = trace.at(t_s)
-            decision: Decision | None = controller.decide(obs) if controller is not None else None
-            label = decision.label if decision is not None else str(static)
-            execution = watched.run(stages_from_label(label), x)
-            if execution.requests:
-                with beliefs.lock:
-                    beliefs.link.add_exchange(
-                        execution.up_bytes, execution.down_bytes, execution.transfer_ms, time.monotonic(),
-                        requests=execution.requests,
-                    )  # fmt: skip
-            battery.drain(execution.mobile_energy_mj)
-            check = check_output(manifest, execution.output, reference)
-            with beliefs.lock:
-                backlog, utilization = beliefs.queue.backlog, beliefs.queue.utilization
-            rows.append(
-                DecisionRow(
-                    run_id=run_id,
-                    policy=policy,
-                    request=len(rows),
-                    t_s=round(t_s, 4),
-                    schedule=label,
-                    switched=bool(decision and decision.switched),
-                    cache_hit=bool(decision and decision.cache_hit),
-                    decision_us=decision.decision_us if decision else 0.0,
-                    objective=decision.objective if decision else "static",
-                    mode=decision.mode if decision else "static",
-                    feasible=decision.feasible if decision else True,
-                    predicted=decision.predicted if decision else math.nan,
-                    est_up_mbps=obs.up_mbps,
-                    est_down_mbps=obs.down_mbps,
-                    est_rtt_ms=obs.rtt_ms,
-                    est_queue_ms=obs.queue_ms,
-                    server_backlog=backlog,
-                    server_utilization=utilization,
-                    battery_pct=obs.battery_pct,
-                    true_up_mbps=truth.up_mbps,
-                    true_down_mbps=truth.down_mbps,
-                    true_rtt_ms=truth.rtt_ms,
-                    **values_from(DecisionRow, "execution", execution),
-                    **values_from(DecisionRow, "check", check),
-                )
-            )
+        while replay.elapsed_s() < duration:
+            for lane in lanes:
+                t_s = replay.elapsed_s()
+                if t_s >= duration:
+                    break
+                _step(lane, t_s, trace, x, reference, run_id)
             if int(t_s) > shown:
                 observer.advance(task, int(t_s) - shown)
                 shown = int(t_s)
     observer.done(task)
-    return rows
+    return [row for lane in lanes for row in lane.rows]
 
 
 def run_adaptive(config: AdaptiveRunConfig, observer: RunObserver | None = None) -> AdaptiveResult:
@@ -424,14 +466,13 @@ def run_adaptive(config: AdaptiveRunConfig, observer: RunObserver | None = None)
             policies = config.policies
             if "static:planned" in policies:
                 policies = _expand(policies, planned_schedules(problem, trace, overhead_ms))
-            for policy in policies:
-                observer.phase(
-                    f"{policy}: replaying {trace.name} ({config.duration_s or trace.duration_s:.0f} s)"
-                )
-                rows += _run_policy(
-                    policy, config=config, session=session, executor=executor, problem=problem, trace=trace,
-                    x=x, reference=reference, run_id=run_id, log_dir=run_dir, observer=observer,
-                )  # fmt: skip
+            observer.phase(
+                f"{', '.join(policies)}: replaying {trace.name} ({config.duration_s or trace.duration_s:.0f} s)"
+            )
+            rows = _run_policies(
+                policies, config=config, session=session, executor=executor, problem=problem, trace=trace,
+                x=x, reference=reference, run_id=run_id, log_dir=run_dir, observer=observer,
+            )  # fmt: skip
             meta = {
                 "shaping": session.shaped.mode,
                 "shaping_note": session.shaped.note,
