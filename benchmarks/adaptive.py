@@ -7,7 +7,7 @@ from 44 s to 60 s, with these policies interleaved request by request in one pas
 (``static:planned``: each schedule the planner picks at some row of the trace, plus mobile-only and
 cloud-only). Everything is measured; the oracle is computed afterwards from the static policies'
 requests (:mod:`harness.adaptive.compare`: per 4-s interval, the best static schedule's measured mean
-there). Interleaving matters on a shared machine: policies run one after the other would meet
+there). The trace and its load spike repeat ``--loops`` times (2: 160 s). Interleaving matters on a shared machine: policies run one after the other would meet
 different loads from other processes.
 
 Prints: adaptive mean latency vs the oracle (target within 10 %) and vs the best static plan (target
@@ -25,6 +25,8 @@ import json
 import sys
 from pathlib import Path
 
+import pandas as pd
+
 # `python benchmarks/adaptive.py` puts benchmarks/ first on sys.path, where benchmarks/server.py would
 # shadow the server package (as in benchmarks/e2e.py)
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
@@ -36,6 +38,7 @@ from harness.runner.run import RunConfig  # noqa: E402
 
 TRACE = "adaptive-experiment"
 LOAD = LoadPhase(start_s=44.0, stop_s=60.0, concurrency=16)
+PERIOD_S = 80.0  # the trace's length
 
 
 def main() -> None:
@@ -49,7 +52,16 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("reports"))
     parser.add_argument("--interval-s", type=float, default=4.0)
     parser.add_argument("--concurrency", type=int, default=LOAD.concurrency)
+    parser.add_argument(
+        "--loops", type=int, default=2, help="times the 80-s trace (and its load spike) repeats"
+    )
+    parser.add_argument(
+        "--run-dir", type=Path, default=None, help="only print the figures of an existing run"
+    )
     args = parser.parse_args()
+    if args.run_dir is not None:
+        report(pd.read_csv(args.run_dir / "decisions.csv"), args.run_dir, args.interval_s)
+        return
     run = RunConfig(
         model=args.model,
         quant=args.quant,
@@ -65,13 +77,21 @@ def main() -> None:
         trace=TRACE,
         policies=["adaptive", "adaptive-energy", "static:planned"],
         settings=ControllerSettings(),
-        load=[LoadPhase(LOAD.start_s, LOAD.stop_s, args.concurrency)],
+        load=[
+            LoadPhase(LOAD.start_s + k * PERIOD_S, LOAD.stop_s + k * PERIOD_S, args.concurrency)
+            for k in range(args.loops)
+        ],
+        duration_s=PERIOD_S * args.loops,
     )
     result = run_adaptive(config)
-    d = result.decisions
-    print(f"run: {result.run_dir}  ({len(d)} requests, trace {result.trace.name})")
-    latency = compare_policies(d, "latency_ms", args.interval_s)
-    energy = compare_policies(d, "mobile_energy_mj", args.interval_s)
+    report(result.decisions, result.run_dir, args.interval_s)
+
+
+def report(d: pd.DataFrame, run_dir: Path, interval_s: float) -> None:
+    """Print the experiment's figures from a run's decisions; write comparison.json next to them."""
+    print(f"run: {run_dir}  ({len(d)} requests)")
+    latency = compare_policies(d, "latency_ms", interval_s)
+    energy = compare_policies(d, "mobile_energy_mj", interval_s)
     print(f"\n{'policy':<40} {'requests':>8} {'mean ms':>9} {'mean mJ':>9}")
     for policy, rows in d.groupby("policy", sort=False):
         print(
@@ -82,7 +102,7 @@ def main() -> None:
     adaptive_energy = d[d["policy"] == "adaptive-energy"]
     lat, best_lat = latency.figures["adaptive"], latency.figures[latency.best_static]
     en, best_en = energy.figures["adaptive-energy"], energy.figures[energy.best_static]
-    print(f"\noracle (best static per {args.interval_s:g}-s interval, measured): {latency.oracle:.1f} ms, ")
+    print(f"\noracle (best static per {interval_s:g}-s interval, measured): {latency.oracle:.1f} ms, ")
     print(f"  schedules per interval: {' '.join(latency.oracle_schedules)}")
     print(
         f"latency: adaptive {lat:.1f} ms = {lat / latency.oracle:.3f}x the oracle (target <= 1.10); "
@@ -92,6 +112,13 @@ def main() -> None:
         f"energy (energy objective): adaptive-energy {en:.1f} mJ = {en / energy.oracle:.3f}x the oracle "
         f"{energy.oracle:.1f} mJ; best static {energy.best_static} {best_en:.1f} mJ = {best_en / en:.2f}x"
     )
+    robust = compare_policies(d, "latency_ms", interval_s, how="median")
+    robust_lat = robust.figures["adaptive"]
+    print(
+        f"(per-interval medians instead of means: adaptive {robust_lat:.1f} ms = "
+        f"{robust_lat / robust.oracle:.3f}x the oracle {robust.oracle:.1f} ms; best static {robust.best_static} "
+        f"{robust.figures[robust.best_static]:.1f} ms = {robust.figures[robust.best_static] / robust_lat:.2f}x)"
+    )
     for name, rows in (("adaptive", adaptive), ("adaptive-energy", adaptive_energy)):
         us = rows["decision_us"]
         hits = rows["cache_hit"].mean() * 100
@@ -100,13 +127,13 @@ def main() -> None:
             f"max {us.max():.0f} µs (cache hits {hits:.0f} %); switches {int(rows['switched'].sum())}"
         )
     summary = {
-        "run_dir": str(result.run_dir),
+        "run_dir": str(run_dir),
         "latency": latency.__dict__,
         "energy": energy.__dict__,
         "decision_us_median": float(adaptive["decision_us"].median()),
         "switches": int(adaptive["switched"].sum()),
     }
-    (result.run_dir / "comparison.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    (run_dir / "comparison.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
 
 
 if __name__ == "__main__":

@@ -114,7 +114,7 @@ class AdaptiveRunConfig:
     load: list[LoadPhase] = field(default_factory=list)
     battery_start_pct: float = 100.0
     battery_capacity_mj: float = math.inf
-    duration_s: float | None = None  # default: the trace's duration
+    duration_s: float | None = None  # default: the trace's duration; longer: the trace loops
     trace_rtt_ms: float = 50.0  # Mahimahi traces carry no delay
 
     def validate(self) -> None:
@@ -331,7 +331,7 @@ def _step(
     """One request of one lane: decide, execute, learn from it, record it."""
     beliefs, battery = lane.beliefs, lane.battery
     obs = beliefs.observation(battery.level_pct)
-    truth = trace.at(t_s)
+    truth = trace.at(t_s % trace.duration_s)
     decision: Decision | None = lane.controller.decide(obs) if lane.controller is not None else None
     label = decision.label if decision is not None else str(lane.static)
     execution = lane.executor.run(stages_from_label(label), x)
@@ -397,14 +397,14 @@ def _run_policies(
     task = observer.task(f"{len(lanes)} policies over {trace.name}", int(duration))
     apply = lambda c: shaped.set_conditions(c.up_mbps, c.down_mbps, c.rtt_ms)  # noqa: E731
     with (
-        TraceReplay(trace, apply) as replay,
+        TraceReplay(trace, apply, loop=duration > trace.duration_s) as replay,
         _Poller(shaped, shaped.cloud_url(), config.run.token, [lane.beliefs for lane in lanes]),
         _load_phases(shaped, config.load, session.served_model, config.run.token, log_dir / "loadgen.log"),
     ):
         shown = 0
-        while replay.elapsed_s() < duration:
+        while time.monotonic() - replay.started < duration:
             for lane in lanes:
-                t_s = replay.elapsed_s()
+                t_s = time.monotonic() - replay.started  # run time; the replay wraps the trace when looping
                 if t_s >= duration:
                     break
                 _step(lane, t_s, trace, x, reference, run_id)
