@@ -87,7 +87,24 @@ uniform 0-10 ms.""",
     )
 
 
+def adaptive_experiment() -> None:
+    t = np.arange(0, 80, 1.0)
+    drop = (t >= 20) & (t < 40)
+    up = np.where(drop, G3[0], WIFI[0])
+    down = np.where(drop, G3[1], WIFI[1])
+    rtt = np.where(drop, G3[2], WIFI[2])
+    write(
+        "adaptive-experiment.csv",
+        """The adaptive experiment's link (benchmarks/adaptive.py; device_profiles/traces/make_traces.py).
+No noise, so that every policy sees the same link: Wi-Fi reference rates (18.88 up / 54.97 down Mbps,
+20 ms) except from 20 s to 40 s, a drop to 3G (1.1 up / 2.03 down Mbps, 100 ms). The experiment adds
+a server-load spike from 44 s to 60 s with a load generator (it is not part of the link).""",
+        t, up, down, rtt,
+    )
+
+
 if __name__ == "__main__":
+    adaptive_experiment()
     lte_walk()
     wifi_to_3g()
     congested_cell()

@@ -10,11 +10,14 @@ among those schedules per interval could have done, with hindsight.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 
 __all__ = ["PolicyComparison", "compare_policies"]
+
+Aggregate = Literal["mean", "median"]
 
 
 @dataclass(frozen=True)
@@ -31,17 +34,20 @@ class PolicyComparison:
         return other / self.figures[policy]
 
 
-def _interval_means(decisions: pd.DataFrame, metric: str, interval_s: float) -> pd.DataFrame:
-    """policy x interval table of mean ``metric``."""
+def _interval_table(decisions: pd.DataFrame, metric: str, interval_s: float, how: Aggregate) -> pd.DataFrame:
+    """policy x interval table of the ``how`` (mean or median) of ``metric``."""
     d = decisions.assign(interval=np.floor(decisions["t_s"] / interval_s).astype(int))
-    return d.pivot_table(index="interval", columns="policy", values=metric, aggfunc="mean")
+    return d.pivot_table(index="interval", columns="policy", values=metric, aggfunc=how)
 
 
 def compare_policies(
-    decisions: pd.DataFrame, metric: str = "latency_ms", interval_s: float = 2.0
+    decisions: pd.DataFrame, metric: str = "latency_ms", interval_s: float = 2.0, *, how: Aggregate = "mean"
 ) -> PolicyComparison:
-    """Figures of every policy in ``decisions`` (rows of decisions.csv) and of the oracle."""
-    table = _interval_means(decisions, metric, interval_s)
+    """Figures of every policy in ``decisions`` (rows of decisions.csv) and of the oracle.
+
+    ``how="median"`` takes each interval's median instead of its mean (robust to one stalled request).
+    """
+    table = _interval_table(decisions, metric, interval_s, how)
     statics = [c for c in table.columns if str(c).startswith("static:")]
     if not statics:
         raise ValueError("the oracle needs static-schedule runs over the same trace")

@@ -3,8 +3,8 @@
 Each decision maps an :class:`Observation` (estimated up/down Mbps, per-request latency, expected server
 queueing, battery level) to a schedule, in microseconds:
 
-* **Plan cache over a grid.** Conditions are snapped to a grid (``grid_step`` in log2 units: 0.25 =
-  steps of 19 %) and the planner runs once per grid cell and objective; later decisions in the same
+* **Plan cache over a grid.** Conditions are snapped to a grid (``grid_step`` in log2 units: 0.5 =
+  steps of 41 %) and the planner runs once per grid cell and objective; later decisions in the same
   cell are a dictionary lookup. The cell keeps the scalar cost tables, so the cost of *any* schedule in
   that cell is a short sum.
 * **Cloud load.** The expected queueing delay is charged to every cloud request (JointDNN's cloud-load
@@ -61,7 +61,7 @@ class ControllerSettings:
     battery_threshold_pct: float = 20.0
     battery_policy: BatteryPolicy = "objective"
     battery_budget_factor: float = 1.2  # "constraint": energy budget = factor x least energy
-    grid_step: float = 0.25  # log2 units per grid cell
+    grid_step: float = 0.5  # log2 units per grid cell (0.5: cells 41 % wide)
     switch_margin: float = 0.10  # a new schedule must be predicted this much better
     min_dwell: int = 2  # requests between two switches
 
@@ -238,6 +238,15 @@ class AdaptiveController:
             feasible=cell.feasible,
             decision_us=(time.perf_counter() - started) * 1e6,
         )
+
+    def cell_decision(self, obs: Observation) -> str:
+        """The label of the cell's optimum for ``obs`` (no hysteresis, no state change)."""
+        mode = self._mode(obs)
+        key = self._key(obs, mode)
+        cell = self._cells.get(key)
+        if cell is None:
+            cell = self._cells[key] = self._plan_cell(key, mode)
+        return "".join("C" if loc else "M" for loc in cell.best)
 
     @property
     def cached_cells(self) -> int:

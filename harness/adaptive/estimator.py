@@ -29,7 +29,7 @@ from harness.links.trace import LinkConditions
 
 __all__ = ["LinkEstimator", "QueueEstimator", "harmonic_mean"]
 
-MIN_SAMPLE_BYTES = 4_000  # a direction with fewer bytes is mostly latency: no throughput sample
+MIN_SAMPLE_BYTES = 32_000  # a direction with fewer bytes is mostly latency and overhead: no sample
 MIN_SERIAL_MS = 0.5  # serialisation shorter than this cannot be timed against the RTT
 
 
@@ -68,10 +68,11 @@ class LinkEstimator:
             self._rtt.append((now_s, rtt_ms))
 
     def add_probe(
-        self, up_bytes: float, up_ms: float, down_bytes: float, down_ms: float, now_s: float
+        self, up_bytes: float, up_ms: float, down_bytes: float, down_ms: float, now_s: float, *, rtt_ms: float
     ) -> None:
-        """A probe: an upload and a download timed separately (ms), each including one round trip."""
-        rtt = self.estimate().rtt_ms
+        """A probe: an upload and a download timed separately (ms), each including one round trip of
+        ``rtt_ms`` (a ping on the probe's own connection, without the HTTP overhead of the polls)."""
+        rtt = rtt_ms
         for nbytes, elapsed, samples in ((up_bytes, up_ms, self._up), (down_bytes, down_ms, self._down)):
             serial = elapsed - rtt
             if nbytes >= MIN_SAMPLE_BYTES and serial >= MIN_SERIAL_MS:

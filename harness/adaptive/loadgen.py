@@ -6,7 +6,8 @@ does not cross the shaped link, only the server's interpreters are busy. It is b
 ``--duration-s`` and by ``--max-requests`` — and its parent stops it by pid with the link.
 
 Run: ``python -m harness.adaptive.loadgen --url http://127.0.0.1:8000 --model NAME --concurrency 4
---duration-s 10``. It prints ``done <requests>`` at the end.
+--duration-s 10 [--start-at EPOCH_S]``. ``--start-at`` (a ``time.time()`` value) waits until then, so that
+a phase starts on time however long this interpreter took to start. It prints ``done <requests>``.
 """
 
 from __future__ import annotations
@@ -71,11 +72,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration-s", type=float, required=True)
     parser.add_argument("--max-requests", type=int, default=100_000)
     parser.add_argument("--token", default=None)
+    parser.add_argument("--start-at", type=float, default=None, help="time.time() to start at")
     args = parser.parse_args(argv)
     if args.concurrency < 1 or args.duration_s <= 0:
         print("--concurrency must be >= 1 and --duration-s > 0", file=sys.stderr)
         return 2
     try:
+        if args.start_at is not None:
+            time.sleep(max(0.0, args.start_at - time.time()))
         count = generate_load(
             args.url,
             args.model,

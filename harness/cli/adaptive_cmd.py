@@ -12,6 +12,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from harness.runner.run import RunConfig
 from models.errors import UsageError
 
 __all__ = ["parse_load_phase", "run_adaptive_command"]
@@ -33,11 +34,10 @@ def parse_load_phase(text: str) -> tuple[float, float, int]:
 
 
 def run_adaptive_command(
+    config: RunConfig,
     *,
-    model: str,
     trace: str | None,
     policies: str,
-    base: dict[str, object],
     battery_threshold_pct: float,
     battery_policy: str,
     battery_start_pct: float,
@@ -46,38 +46,31 @@ def run_adaptive_command(
     duration_s: float | None,
     console: Console,
 ) -> Path:
-    """Run the adaptive experiment the flags describe; return its run directory."""
+    """Run the adaptive experiment the flags describe (``config``: the runner's own flags)."""
     from harness.adaptive.controller import ControllerSettings
     from harness.adaptive.loop import AdaptiveRunConfig, LoadPhase, run_adaptive
     from harness.cli.run_cmd import _progress, _split
 
     if not trace:
         raise UsageError("--adaptive needs --trace FILE (a CSV or Mahimahi trace, or a shipped trace name)")
-    links = base.pop("links")
-    if isinstance(links, list) and len(links) > 1:
-        raise UsageError("--adaptive replays one trace over one link's radio model: give one --links value")
-    objectives = base.pop("objectives")
-    objective = objectives[0] if isinstance(objectives, list) and objectives else "latency"
     settings = ControllerSettings(
-        objective=str(objective),
-        constraints=base.pop("constraints"),  # type: ignore[arg-type]
+        objective=config.objectives[0],  # the first of --objectives; the battery policy may add energy
+        constraints=config.constraints,
         battery_threshold_pct=battery_threshold_pct,
         battery_policy=battery_policy,  # type: ignore[arg-type]
     )
-    config = AdaptiveRunConfig(
-        model=model,
+    adaptive = AdaptiveRunConfig(
+        run=config,
         trace=trace,
-        link=str(links[0]) if isinstance(links, list) else "4g",
         policies=_split(policies, "policies"),
         settings=settings,
         load=[LoadPhase(*parse_load_phase(p)) for p in load_phases],
         battery_start_pct=battery_start_pct,
         battery_capacity_mj=battery_capacity_mj if battery_capacity_mj is not None else math.inf,
         duration_s=duration_s,
-        **base,  # type: ignore[arg-type]
     )
     with _progress() as observer:
-        result = run_adaptive(config, observer)
+        result = run_adaptive(adaptive, observer)
     table = Table(title=f"{result.run_dir.name}: {result.trace.name}", title_justify="left")
     for column in ("policy", "requests", "mean ms", "mean mJ", "switches", "decision µs (median)"):
         table.add_column(column, justify="left" if column == "policy" else "right")

@@ -192,19 +192,13 @@ def run_command(
         jpeg_quality=jpeg_quality,
     )
     if adaptive:
-        from dataclasses import asdict
-
         from harness.cli.adaptive_cmd import run_adaptive_command
 
-        shared = {"device", "server", "links", "objectives", "out_dir", "shaping", "device_profile"}
-        shared |= {"bundles_dir", "profile_runs", "token", "quant"}
-        base = {k: v for k, v in asdict(config).items() if k in shared}
-        base["constraints"] = config.constraints
         run_adaptive_command(
-            model=model, trace=trace, policies=policies, base=base,
-            battery_threshold_pct=battery_threshold_pct, battery_policy=battery_policy,
-            battery_start_pct=battery_start_pct, battery_capacity_mj=battery_capacity_mj,
-            load_phases=load_phase or [], duration_s=duration_s, console=_console,
+            config, trace=trace, policies=policies, battery_threshold_pct=battery_threshold_pct,
+            battery_policy=battery_policy, battery_start_pct=battery_start_pct,
+            battery_capacity_mj=battery_capacity_mj, load_phases=load_phase or [], duration_s=duration_s,
+            console=_console,
         )  # fmt: skip
         return
     with _progress() as observer:

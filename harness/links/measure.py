@@ -65,11 +65,12 @@ def _probe(
     return rtts, up_ms, down_ms
 
 
-def probe_transfer(host: str, port: int, up_bytes: int, down_bytes: int) -> tuple[float, float]:
-    """(upload ms, download ms) of one small transfer each way with the link probe, each including one
-    round trip; call it from a thread on the device side (no pacing applied here)."""
-    _, up_ms, down_ms = _probe(host, port, up_bytes, down_bytes, 0)
-    return up_ms, down_ms
+def probe_transfer(host: str, port: int, up_bytes: int, down_bytes: int) -> tuple[float, float, float]:
+    """(ping ms, upload ms, download ms): one ping, then one transfer each way with the link probe (each
+    including one round trip) on one connection; call it from a thread on the device side (no pacing
+    applied here)."""
+    rtts, up_ms, down_ms = _probe(host, port, up_bytes, down_bytes, 1)
+    return rtts[0], up_ms, down_ms
 
 
 def measure_link(shaped: ShapedLink, *, seconds: float = 0.5, pings: int = 5) -> LinkMeasurement:
