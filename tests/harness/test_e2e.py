@@ -19,8 +19,10 @@ import pytest
 
 from harness.emulator import EmulatedDevice
 from harness.links import netns
-from harness.planner import Objective, plan
+from harness.planner import Constraints, Objective, plan
+from harness.planner.input_codec import JpegInput, jpeg_problem
 from harness.reports.schema import LINKS_COLUMNS, MEASUREMENT_COLUMNS, PLAN_COLUMNS, SUMMARY_COLUMNS
+from harness.runner.planning import best_plan
 from harness.runner.run import Calibration, RunConfig, RunResult, planning_problem, run_experiment
 from harness.specs import load_device, load_link
 
@@ -49,6 +51,7 @@ def run(
 def test_every_output_equals_the_whole_models(run: RunResult) -> None:
     m = run.measurements
     assert len(m) > 0
+    assert set(m["input_codec"]) == {"raw", "jpeg"}  # JPEG executions are checked on the decoded JPEG
     assert m["output_matches"].all(), m.loc[~m["output_matches"], ["schedule", "output_max_abs_err"]]
     assert m["argmax_matches"].all()
     assert (m["output_max_abs_err"] <= m["output_tolerance"]).all()
@@ -97,7 +100,7 @@ def test_every_planned_schedule_was_executed(run: RunResult) -> None:
     assert planned == executed
     n = json.loads((run.run_dir / "run.json").read_text())["num_segments"]
     singles = run.plans[run.plans["kind"] == "single_cut"]
-    assert len(singles) == len(LINKS) * (n + 1)
+    assert len(singles) == len(LINKS) * (n + 2)  # every cut, and cut 0 (cloud-only) also with the JPEG
 
 
 def test_schedule_matches_the_plan(run: RunResult) -> None:
@@ -113,10 +116,16 @@ def test_schedule_matches_the_plan(run: RunResult) -> None:
             load_device("generic-phone"),
             calibration,
         )
+        jpeg = JpegInput(float(links.loc[link, "jpeg_bytes"]), float(links.loc[link, "jpeg_decode_ms"]))
         for objective in ("latency", "energy"):
             row = run.plans[(run.plans["link"] == link) & (run.plans["objective"] == objective)
                             & (run.plans["kind"] == "jointdnn")]  # fmt: skip
-            assert row["schedule"].iloc[0] == plan(problem, Objective(objective)).label  # type: ignore[arg-type]
+            chosen, uses_jpeg = best_plan(
+                problem, jpeg_problem(problem, jpeg), Objective(objective), Constraints()
+            )  # type: ignore[arg-type]
+            assert row["schedule"].iloc[0] == chosen.label + ("+jpeg" if uses_jpeg else "")
+            raw = plan(problem, Objective(objective)).label  # type: ignore[arg-type]
+            assert uses_jpeg or row["schedule"].iloc[0] == raw
 
 
 def test_links_were_shaped_as_the_process_allows(run: RunResult) -> None:
