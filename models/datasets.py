@@ -8,7 +8,9 @@ is fine-tuned on, not for ImageNet.
 Model inputs for runs and int8 calibration are real photos, not noise: the two photos scikit-learn
 ships (``load_sample_images``: a Chinese temple and a flower, 427x640 JPEGs) or the user's own files,
 center-cropped to the model's aspect ratio and resized with Pillow (:func:`load_photos`);
-:func:`photo_crops` draws seeded random crops and flips of them (the int8 representative data set).
+:func:`photo_crops` draws seeded random crops and flips of them (photo-like int8 calibration data:
+pass them as ``export_bundle(..., calibration_inputs=photo_crops(16, (h, w)))``; the default calibration
+stays seeded uniform noise in [0, 1), whose input range covers photos, see :mod:`models.export`).
 """
 
 from __future__ import annotations

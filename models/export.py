@@ -79,19 +79,9 @@ def converter_version() -> str:
 
 
 def default_calibration_inputs(input_shape: Sequence[int], *, seed: int = 0) -> np.ndarray:
-    """``CALIBRATION_SAMPLES`` seeded calibration inputs (N, H, W, C) float32 in [0, 1].
-
-    RGB image models (C = 3) are calibrated on photos — seeded random crops and flips of scikit-learn's
-    two sample photos (:func:`models.datasets.photo_crops`) — because runs feed them photos, and
-    activation ranges calibrated on noise fit photos badly; other inputs get seeded uniform noise.
-    """
-    shape = tuple(int(d) for d in input_shape)
-    if len(shape) == 3 and shape[-1] == 3:
-        from models.datasets import photo_crops
-
-        return photo_crops(CALIBRATION_SAMPLES, (shape[0], shape[1]), seed=seed)
+    """``CALIBRATION_SAMPLES`` seeded inputs uniform in [0, 1): (N, H, W, C) float32, image-like."""
     rng = np.random.default_rng(seed)
-    return rng.random((CALIBRATION_SAMPLES, *shape), dtype=np.float32)
+    return rng.random((CALIBRATION_SAMPLES, *input_shape), dtype=np.float32)
 
 
 @contextlib.contextmanager
@@ -271,8 +261,7 @@ def export_bundle(
     """Write a bundle of ``model`` (zoo name, model path or Keras model) to ``out_dir``; return its manifest.
 
     ``cuts`` keeps only those cut layers (a coarser chain); by default every cut point is used.
-    ``calibration_inputs`` (N, H, W, C) float32 calibrate int8 (default: :func:`default_calibration_inputs`,
-    16 seeded crops of sklearn's sample photos for RGB models).
+    ``calibration_inputs`` (N, H, W, C) float32 calibrate int8 (default: 16 seeded uniform samples).
     """
     if quant not in QUANTIZATIONS:
         raise UsageError(f"unknown quantization {quant!r}; choose one of {', '.join(QUANTIZATIONS)}")

@@ -66,8 +66,8 @@ def decode_jpeg(body: bytes, shape: tuple[int, ...] | list[int] | None = None) -
             pixels = np.asarray(picture.convert("RGB"), dtype=np.uint8)  # (H, W, 3)
     except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise JpegError(f"body is not a decodable JPEG image: {exc}") from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        if isinstance(exc, JpegError):
-            raise
+    except JpegError:
+        raise
+    except Exception as exc:  # Pillow's parsers raise many types on corrupt input (OSError, SyntaxError, EOFError, struct.error, ...)
         raise JpegError(f"body is not a decodable JPEG image (truncated or corrupt): {exc}") from None
     return (pixels.astype(np.float32) / 255.0)[None]

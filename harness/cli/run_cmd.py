@@ -374,6 +374,8 @@ def demo_command(
 
 def _print_regimes(run_dirs: list[Path]) -> None:
     """Which regime the plans chose where, over every run of the demo."""
+    import json
+
     import pandas as pd
 
     from harness.reports.summary import outcomes
@@ -381,7 +383,7 @@ def _print_regimes(run_dirs: list[Path]) -> None:
     seen: dict[str, list[str]] = {}
     for run_dir in run_dirs:
         view = outcomes(pd.read_csv(run_dir / "summary.csv"))
-        model = run_dir.name.split("-", 1)[-1].rsplit("-", 2)[0]
+        model = json.loads((run_dir / "run.json").read_text()).get("model_name", run_dir.name)
         for row in view.itertuples():
             seen.setdefault(str(row.regime), []).append(f"{model}/{row.link}/{row.objective}")
     for regime_name in ("mobile-only", "split", "cloud-only"):

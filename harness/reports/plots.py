@@ -74,8 +74,11 @@ def plot_layerwise(mobile: pd.DataFrame, cloud: pd.DataFrame, path: Path, title:
     return _save(fig, path)
 
 
-def _single_cuts(plans: pd.DataFrame, link: str) -> pd.DataFrame:
+def _single_cuts(plans: pd.DataFrame, link: str, codec: str = "raw") -> pd.DataFrame:
+    """Single cuts of ``link`` uploading the input as ``codec`` (raw: every cut; jpeg: cut 0 only)."""
     cuts = plans[(plans["link"] == link) & (plans["kind"] == "single_cut")]
+    if "input_codec" in cuts.columns:
+        cuts = cuts[cuts["input_codec"].fillna("raw") == codec]
     return cuts.sort_values("cut")
 
 
@@ -126,6 +129,11 @@ def plot_metric_vs_split(
             capsize=3,
             label="measured (median, p10-p90)",
         )
+        for _, jpeg in _single_cuts(plans, link, "jpeg").iterrows():  # cloud-only uploading the JPEG
+            key = (link, str(jpeg["schedule"]))
+            value = float(medians.loc[key, meas_col]) if not medians.empty and key in medians.index else math.nan
+            ax.plot([0], [value], "s", mfc="none", color=_LINK_COLORS[i % 5], ms=9, label="cloud-only, JPEG (measured)")
+            ax.plot([0], [float(jpeg[pred_col])], "s", mfc="none", color="#888888", ms=6, label="cloud-only, JPEG (predicted)")
         chosen = plans[
             (plans["link"] == link) & (plans["kind"] == "jointdnn") & (plans["objective"] == objective)
         ]
@@ -133,9 +141,10 @@ def plot_metric_vs_split(
         key = (link, label)
         if label and label != "nan" and not medians.empty and key in medians.index:
             value = float(medians.loc[key, meas_col])
-            if label == "M" * label.count("M") + "C" * label.count("C"):  # a single cut: mark it
+            letters = label.split("+")[0]
+            if letters == "M" * letters.count("M") + "C" * letters.count("C"):  # a single cut: mark it
                 ax.plot(
-                    [label.count("M")],
+                    [letters.count("M")],
                     [value],
                     "*",
                     color="black",
@@ -219,6 +228,7 @@ def plot_breakdown(plans: pd.DataFrame, measurements: pd.DataFrame, path: Path, 
     kinds = [
         ("mobile_only", "mobile-only"),
         ("cloud_only", "cloud-only"),
+        ("cloud_only_jpeg", "cloud-only (JPEG)"),
         ("best_single_cut", "best single cut"),
         ("jointdnn", "JointDNN"),
     ]

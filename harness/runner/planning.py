@@ -42,7 +42,7 @@ from harness.runner.stages import JPEG_SUFFIX
 from harness.specs import DeviceSpec, LinkSpec
 from models.errors import InfeasibleError
 
-__all__ = ["plan_rows", "planning_link", "planning_problem"]
+__all__ = ["best_plan", "plan_rows", "planning_link", "planning_problem"]
 
 
 def planning_link(
@@ -104,7 +104,7 @@ def _baseline_cut(kind: str, baseline: Plan, n: int) -> int:
     return {"mobile_only": n, "cloud_only": 0}.get(kind, -1)
 
 
-def _best_plan(
+def best_plan(
     problem: PlanningProblem, jpeg: PlanningProblem | None, objective: Objective, constraints: Constraints
 ) -> tuple[Plan, bool]:
     """The objective's plan over both input codecs: (plan, whether it uploads the JPEG)."""
@@ -153,7 +153,7 @@ def plan_rows(
     for name in objectives:
         objective = Objective(name)  # type: ignore[arg-type]
         try:
-            chosen, uses_jpeg = _best_plan(problem, coded, objective, constraints)
+            chosen, uses_jpeg = best_plan(problem, coded, objective, constraints)
             rows.append(_plan_row(key, chosen, name, "jointdnn", jpeg=uses_jpeg))
         except InfeasibleError as exc:
             rows.append(

@@ -22,6 +22,7 @@ import pytest
 from harness.emulator import EmulatedDevice
 from harness.links import netns
 from harness.planner import Constraints
+from harness.planner.input_codec import JpegInput
 from harness.reports.schema import LINKS_COLUMNS, MEASUREMENT_COLUMNS, PLAN_COLUMNS, SUMMARY_COLUMNS
 from harness.runner.run import Calibration, RunConfig, RunResult, plan_rows, planning_problem, run_experiment
 from harness.specs import load_device, load_link
@@ -52,6 +53,7 @@ def run(
 def test_every_output_equals_the_whole_models(run: RunResult) -> None:
     m = run.measurements
     assert len(m) > 0
+    assert set(m["input_codec"]) == {"raw", "jpeg"}  # JPEG executions are checked on the decoded JPEG
     assert m["output_matches"].all(), m.loc[~m["output_matches"], ["schedule", "output_max_abs_err"]]
     assert m["argmax_matches"].all()
     assert (m["output_max_abs_err"] <= m["output_tolerance"]).all()
@@ -100,7 +102,7 @@ def test_every_planned_schedule_was_executed(run: RunResult) -> None:
     assert planned == executed
     n = json.loads((run.run_dir / "run.json").read_text())["num_segments"]
     singles = run.plans[run.plans["kind"] == "single_cut"]
-    assert len(singles) == len(LINKS) * (n + 1)
+    assert len(singles) == len(LINKS) * (n + 2)  # every cut, and cut 0 (cloud-only) also with the JPEG
 
 
 def _planning_inputs_only(run: RunResult, link: str) -> pd.DataFrame:
@@ -118,7 +120,9 @@ def _planning_inputs_only(run: RunResult, link: str) -> pd.DataFrame:
     )
     key = run.plans[run.plans["link"] == link].iloc[0]
     base = {c: str(key[c]) for c in ("run_id", "model", "quant", "device", "link")}
-    return pd.DataFrame([asdict(r) for r in plan_rows(problem, ["latency", "energy"], Constraints(), base)])
+    jpeg = JpegInput(float(links.loc[link, "jpeg_bytes"]), float(links.loc[link, "jpeg_decode_ms"]))
+    rows = plan_rows(problem, ["latency", "energy"], Constraints(), base, jpeg=jpeg)
+    return pd.DataFrame([asdict(r) for r in rows])
 
 
 def test_predictions_are_unchanged_when_the_runs_executions_are_withheld(run: RunResult) -> None:

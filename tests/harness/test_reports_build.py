@@ -168,3 +168,22 @@ def test_measured_sweep_plot_needs_four_uplinks(tmp_path: Path) -> None:
         pd.concat(many_p), pd.concat(many_m), pd.concat(many_l), tmp_path / "sweep.png", "toy"
     )
     assert path is not None and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_terminal_summary_fits_80_columns_and_index_leads_with_the_answer(tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from harness.cli.run_cmd import summary_table
+
+    run_dir = tmp_path / "20261202T000000Z-resnet50_butterfly_pool1_pool_c4s2-int8-int8-12345"
+    _write_run(run_dir)
+    report = build_report(run_dir)
+    console = Console(width=80, record=True)
+    console.print(summary_table(run_dir))
+    text = console.export_text()
+    assert "…" not in text and max(len(line) for line in text.splitlines()) <= 80
+    assert "latency" in text and "energy" in text and "M1 C1" in text  # goals and plans in full
+    index = report.index.read_text()
+    assert index.index("## The answer") < index.index("## Links")
+    assert "**split** on 4g (M1 C1: 27 ms; x1.56 vs mobile-only" in index
+    assert "How far to trust the predictions" in index

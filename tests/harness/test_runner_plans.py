@@ -77,6 +77,8 @@ def test_an_impossible_deadline_is_recorded_not_raised(problem) -> None:  # type
         (["--server", "ftp://x"], "--server must be"),
         (["--repeats", "0"], "--repeats must be >= 1"),
         (["--shaping", "magic"], "--shaping must be"),
+        (["--jpeg-quality", "0"], "--jpeg-quality must be between 1 and 95"),
+        (["--image", "no-such-photo.jpg"], "--image no-such-photo.jpg is not a file"),
     ],
 )
 def test_run_rejects_bad_options_in_one_line(
