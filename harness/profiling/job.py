@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from harness.devices.base import BenchmarkSettings, Device, PushResult
 from models.bundle import BundleManifest, read_manifest
-from models.errors import DeviceDisconnectedError, JointDNNError, ProfileError
+from models.errors import ConversionError, DeviceDisconnectedError, JointDNNError, ProfileError
 from models.profile_rows import ProfileRow, Unit, append_rows, measured_row, read_profile, units_of
 
 if TYPE_CHECKING:
@@ -192,14 +192,19 @@ def profile_device(
                 )
                 if backward is not None and unit.index in backward[2]:
                     start, stop = backward[2][unit.index]
-                    row.backward_ms, row.backward_energy_mj = device.measure_backward(
-                        backward[0],
-                        backward[1],
-                        start,
-                        stop,
-                        runs=settings.backward_runs,
-                        threads=settings.threads,
-                    )
+                    try:
+                        row.backward_ms, row.backward_energy_mj = device.measure_backward(
+                            backward[0],
+                            backward[1],
+                            start,
+                            stop,
+                            runs=settings.backward_runs,
+                            threads=settings.threads,
+                        )
+                    except ConversionError as exc:  # a layer without a builtin backward: forward only
+                        log.warning(
+                            "segment %d of %s: no backward pass (%s)", unit.index, manifest.model, exc
+                        )
                 append_rows(csv_path, [row])
                 result.rows.append(row)
                 result.measured.append(unit.index)
