@@ -17,7 +17,7 @@ then the gradient of every trainable weight in the order of ``segment_model(...)
   (``g`` as a huge dilated filter) run on TFLite's generic kernels, strided ``STRIDED_SLICE`` and
   ``PACK``/``CONCATENATION`` on large tensors are 10-200x slower than unit-stride slices, ``PAD`` and
   ``DEPTH_TO_SPACE``; a first version built on them ran MobileNetV2 backward passes at 100-900x forward;
-* ReLU / ReLU6: a mask multiply (``z > 0`` and ``z < max``); batch norm (frozen statistics, as
+* ReLU / ReLU6: a mask multiply (``0 < z < max``, in float ops, see :func:`_relu_mask`); batch norm (frozen statistics, as
   on-device fine-tuning runs it): a per-channel scale, and reductions for gamma/beta;
 * non-overlapping max pooling: the mask ``x == upsample(max)`` times the upsampled gradient (ties share
   the gradient where TensorFlow routes it to the first maximum: they arise only where an upstream
@@ -63,7 +63,7 @@ __all__ = [
     "reference_gradients",
 ]
 
-BACKWARD_FORMAT = "jointdnn-backward-3"  # bump when the recipe changes, to invalidate cached artifacts
+BACKWARD_FORMAT = "jointdnn-backward-4"  # bump when the recipe changes, to invalidate cached artifacts
 
 
 @dataclass
@@ -142,14 +142,30 @@ def _upsample(tf: Any, y: Any, k: int) -> Any:
     )
 
 
+_STEP = 2.0**100  # mask slope: any z >= 2**-100 saturates to 1 (float32 reaches 2**127)
+
+
+def _relu_mask(tf: Any, z: Any, top: float | None = None) -> Any:
+    """1.0 where ``0 < z`` (and ``z < top``), else 0.0, in float ops only (MUL, RELU, MINIMUM).
+
+    Comparisons and casts (GREATER, LOGICAL_AND, CAST) are not taken by XNNPACK and TFLite's own
+    kernels for them were ~50x slower than a MUL on a MobileNetV2-sized tensor. ``min(relu(z * 2**100), 1)``
+    equals the mask exactly except for 0 < z < 2**-100 (~8e-31), where it is fractional.
+    """
+    mask = tf.minimum(tf.nn.relu(z * _STEP), 1.0)
+    if top is not None:
+        mask = mask * tf.minimum(tf.nn.relu((top - z) * _STEP), 1.0)
+    return mask
+
+
 def _activation_grad(tf: Any, name: str, z: Any, y: Any, g: Any, layer: Any) -> Any:
     """dLoss/dz from dLoss/dy for a layer's fused activation."""
     if name == "linear":
         return g
     if name == "relu":
-        return g * tf.cast(z > 0, g.dtype)
+        return g * _relu_mask(tf, z)
     if name == "relu6":
-        return g * tf.cast(tf.logical_and(z > 0, z < 6), g.dtype)
+        return g * _relu_mask(tf, z, 6.0)
     if name == "softmax":
         return y * (g - tf.reduce_sum(g * y, axis=-1, keepdims=True))
     raise ConversionError(f"layer {layer.name!r}: activation {name!r} has no builtin backward here")
@@ -301,8 +317,7 @@ def _relu_layer(tape: _Tape, layer: Any, x: Any) -> tuple[Any, Callable[[Any], l
     y = tf.nn.relu(x) if top is None else tf.minimum(tf.nn.relu(x), top)
 
     def backward(g: Any) -> list[Any]:
-        active = x > 0 if top is None else tf.logical_and(x > 0, x < top)
-        return [g * tf.cast(active, g.dtype)]
+        return [g * _relu_mask(tf, x, top)]
 
     return y, backward
 
