@@ -105,7 +105,7 @@ def main() -> None:
             device.push_bundle(bundle)  # warm: the bundle is on the device
             out = Path(tmp) / "profiles"
             for label, energy in (("CLI defaults (energy measured)", True), ("--no-energy", False)):
-                settings = ProfileSettings(runs=args.runs, measure_energy=energy, force=True)
+                settings = ProfileSettings(runs=args.runs, measure_energy=energy, force=True, backward=False)
                 print(f"{label}: runs={args.runs}, warm-up >= 0.5 s{', energy window 1 s' if energy else ''}")
                 job_overhead(AdbDevice(serial), bundle, out, settings, args.repeats)
         finally:

@@ -10,10 +10,14 @@ then the gradient of every trainable weight in the order of ``segment_model(...)
 
 * conv / depthwise conv, input gradient: zero-insert ``g`` by the stride, pad by ``k-1``, correlate
   with the spatially flipped kernel (``CONV_2D`` / ``DEPTHWISE_CONV_2D``), crop the forward padding;
-* conv filter gradient: a convolution of the transposed, padded input (channels as batch) with the
-  transposed output gradient as the filter, dilated by the stride (``CONV_2D``); depthwise: the padded
-  input correlated per channel with ``g`` (``DEPTHWISE_CONV_2D`` with ``g`` as a dilated filter);
-* ReLU / ReLU6: a mask multiply (``z > 0`` and ``z < max``); batch norm (frozen statistics, as
+* conv filter gradient: per kernel tap, the window of the padded input that tap sees (unit-stride
+  slices of the ``SPACE_TO_DEPTH`` phases for strided convs) times ``g`` as one matrix product
+  (``FULLY_CONNECTED``/``BATCH_MATMUL``); depthwise: per tap, the window times ``g`` summed over
+  pixels (``MUL``, ``SUM``). Measured pitfalls this avoids: convolutions with a non-constant filter
+  (``g`` as a huge dilated filter) run on TFLite's generic kernels, strided ``STRIDED_SLICE`` and
+  ``PACK``/``CONCATENATION`` on large tensors are 10-200x slower than unit-stride slices, ``PAD`` and
+  ``DEPTH_TO_SPACE``; a first version built on them ran MobileNetV2 backward passes at 100-900x forward;
+* ReLU / ReLU6: a mask multiply (``0 < z < max``, in float ops, see :func:`_relu_mask`); batch norm (frozen statistics, as
   on-device fine-tuning runs it): a per-channel scale, and reductions for gamma/beta;
 * non-overlapping max pooling: the mask ``x == upsample(max)`` times the upsampled gradient (ties share
   the gradient where TensorFlow routes it to the first maximum: they arise only where an upstream
@@ -59,7 +63,7 @@ __all__ = [
     "reference_gradients",
 ]
 
-BACKWARD_FORMAT = "jointdnn-backward-1"  # bump when the recipe changes, to invalidate cached artifacts
+BACKWARD_FORMAT = "jointdnn-backward-4"  # bump when the recipe changes, to invalidate cached artifacts
 
 
 @dataclass
@@ -89,15 +93,45 @@ def _pads(size: int, kernel: int, stride: int, padding: str) -> tuple[int, int]:
 
 
 def _zero_insert(tf: Any, g: Any, stride: int) -> Any:
-    """(N, OH, OW, C) -> (N, (OH-1)*s+1, (OW-1)*s+1, C) with ``s-1`` zeros between neighbours."""
+    """(N, OH, OW, C) -> (N, (OH-1)*s+1, (OW-1)*s+1, C) with ``s-1`` zeros between neighbours.
+
+    Channel-padded to ``s*s*C`` then ``DEPTH_TO_SPACE``: ``g`` lands on the top-left of every s x s
+    block (PACK/CONCATENATION of the same tensors run ~10x slower in TFLite).
+    """
     if stride == 1:
         return g
-    n, oh, ow, c = (int(d) for d in g.shape)
-    zeros = tf.zeros_like(g)
-    cols = tf.reshape(tf.stack([g] + [zeros] * (stride - 1), axis=3), (n, oh, ow * stride, c))
-    zero_rows = tf.zeros_like(cols)
-    rows = tf.reshape(tf.stack([cols] + [zero_rows] * (stride - 1), axis=2), (n, oh * stride, ow * stride, c))
-    return rows[:, : (oh - 1) * stride + 1, : (ow - 1) * stride + 1, :]
+    _, oh, ow, c = (int(d) for d in g.shape)
+    spread = tf.nn.depth_to_space(tf.pad(g, [[0, 0], [0, 0], [0, 0], [0, (stride * stride - 1) * c]]), stride)
+    return spread[:, : (oh - 1) * stride + 1, : (ow - 1) * stride + 1, :]
+
+
+def _windows(tf: Any, x_pad: Any, kh: int, kw: int, oh: int, ow: int, stride: int) -> list[Any]:
+    """For every kernel tap (row-major), the (N, OH, OW, C) pixels of ``x_pad`` it multiplies.
+
+    Stride 1: unit-stride slices. Stride s: ``SPACE_TO_DEPTH`` splits ``x_pad`` into its s*s phases once,
+    and each tap is a unit-stride slice of one phase (TFLite's STRIDED_SLICE with strides > 1 is ~200x
+    slower than with unit strides).
+    """
+    if stride == 1:
+        return [x_pad[:, i : i + oh, j : j + ow, :] for i in range(kh) for j in range(kw)]
+    _, hp, wp, c = (int(d) for d in x_pad.shape)
+    extra_h, extra_w = (-hp) % stride, (-wp) % stride
+    if extra_h or extra_w:
+        x_pad = tf.pad(x_pad, [[0, 0], [0, extra_h], [0, extra_w], [0, 0]])
+    phases = tf.nn.space_to_depth(x_pad, stride)  # (N, Hp/s, Wp/s, s*s*C), phase (a, b) at block a*s+b
+    windows = []
+    for i in range(kh):
+        for j in range(kw):
+            block = (i % stride) * stride + j % stride
+            windows.append(
+                phases[
+                    :,
+                    i // stride : i // stride + oh,
+                    j // stride : j // stride + ow,
+                    block * c : (block + 1) * c,
+                ]
+            )
+    return windows
 
 
 def _upsample(tf: Any, y: Any, k: int) -> Any:
@@ -108,14 +142,30 @@ def _upsample(tf: Any, y: Any, k: int) -> Any:
     )
 
 
+_STEP = 2.0**100  # mask slope: any z >= 2**-100 saturates to 1 (float32 reaches 2**127)
+
+
+def _relu_mask(tf: Any, z: Any, top: float | None = None) -> Any:
+    """1.0 where ``0 < z`` (and ``z < top``), else 0.0, in float ops only (MUL, RELU, MINIMUM).
+
+    Comparisons and casts (GREATER, LOGICAL_AND, CAST) are not taken by XNNPACK and TFLite's own
+    kernels for them were ~50x slower than a MUL on a MobileNetV2-sized tensor. ``min(relu(z * 2**100), 1)``
+    equals the mask exactly except for 0 < z < 2**-100 (~8e-31), where it is fractional.
+    """
+    mask = tf.minimum(tf.nn.relu(z * _STEP), 1.0)
+    if top is not None:
+        mask = mask * tf.minimum(tf.nn.relu((top - z) * _STEP), 1.0)
+    return mask
+
+
 def _activation_grad(tf: Any, name: str, z: Any, y: Any, g: Any, layer: Any) -> Any:
     """dLoss/dz from dLoss/dy for a layer's fused activation."""
     if name == "linear":
         return g
     if name == "relu":
-        return g * tf.cast(z > 0, g.dtype)
+        return g * _relu_mask(tf, z)
     if name == "relu6":
-        return g * tf.cast(tf.logical_and(z > 0, z < 6), g.dtype)
+        return g * _relu_mask(tf, z, 6.0)
     if name == "softmax":
         return y * (g - tf.reduce_sum(g * y, axis=-1, keepdims=True))
     raise ConversionError(f"layer {layer.name!r}: activation {name!r} has no builtin backward here")
@@ -189,7 +239,7 @@ def _conv(tape: _Tape, layer: Any, x: Any, depthwise: bool) -> tuple[Any, Callab
 
     def backward(g: Any) -> list[Any]:
         gz = _activation_grad(tf, act, z, y, g, layer)
-        _, oh, ow, _cout = (int(d) for d in gz.shape)
+        _, oh, ow, cout = (int(d) for d in gz.shape)
         if bias is not None:
             tape.add_weight_grad(bias, tf.reduce_sum(gz, axis=[0, 1, 2]))
         flipped = kernel[::-1, ::-1]
@@ -202,19 +252,25 @@ def _conv(tape: _Tape, layer: Any, x: Any, depthwise: bool) -> tuple[Any, Callab
             if m > 1:
                 shape = (n, int(dx_pad.shape[1]), int(dx_pad.shape[2]), cin, m)
                 dx_pad = tf.reduce_sum(tf.reshape(dx_pad, shape), axis=-1)
-            # filter: x_pad correlated per channel with g, dilated by the stride -> (N, KH', KW', C*M)
-            g_filter = tf.reshape(tf.transpose(gz, [1, 2, 3, 0]), (oh, ow, cin, m))
-            dk = tf.nn.depthwise_conv2d(x_pad, g_filter, [1, 1, 1, 1], "VALID", dilations=[sh, sw])
-            dk = tf.reshape(dk[:, :kh, :kw, :], (kh, kw, cin, m))
+            # filter: per tap, the window of x_pad it saw times g, summed over pixels -> (C, M)
+            pixels = n * oh * ow
+            g3 = tf.reshape(gz, (pixels, cin) if m == 1 else (pixels, cin, m))
+            taps = [
+                tf.reduce_sum(tf.reshape(window, (pixels, cin) if m == 1 else (pixels, cin, 1)) * g3, axis=0)
+                for window in _windows(tf, x_pad, kh, kw, oh, ow, sh)
+            ]
+            dk = tf.reshape(tf.stack(taps), (kh, kw, cin, m))
         else:
             dx_pad = tf.nn.conv2d(
                 g_pad, tf.constant(np.ascontiguousarray(flipped.transpose(0, 1, 3, 2))), 1, "VALID"
             )
-            # filter: channels as batch, batch as channels; g as a stride-dilated filter
-            x_t = tf.transpose(x_pad, [3, 1, 2, 0])  # (Cin, Hp, Wp, N)
-            g_t = tf.transpose(gz, [1, 2, 0, 3])  # (OH, OW, N, Cout)
-            dk = tf.nn.conv2d(x_t, g_t, 1, "VALID", dilations=[sh, sw])  # (Cin, KH', KW', Cout)
-            dk = tf.transpose(dk[:, :kh, :kw, :], [1, 2, 0, 3])
+            # filter: per tap, one GEMM (Cin, P) @ (P, Cout) over the P = N*OH*OW output pixels
+            g2 = tf.reshape(gz, (n * oh * ow, cout))
+            taps = [
+                tf.matmul(tf.reshape(window, (n * oh * ow, cin)), g2, transpose_a=True)
+                for window in _windows(tf, x_pad, kh, kw, oh, ow, sh)
+            ]
+            dk = tf.reshape(tf.stack(taps), (kh, kw, cin, cout))
         tape.add_weight_grad(kernel_var, dk)
         rows, cols = int(dx_pad.shape[1]), int(dx_pad.shape[2])
         extra_h, extra_w = max(0, pt + h - rows), max(0, pl + w - cols)
@@ -261,8 +317,7 @@ def _relu_layer(tape: _Tape, layer: Any, x: Any) -> tuple[Any, Callable[[Any], l
     y = tf.nn.relu(x) if top is None else tf.minimum(tf.nn.relu(x), top)
 
     def backward(g: Any) -> list[Any]:
-        active = x > 0 if top is None else tf.logical_and(x > 0, x < top)
-        return [g * tf.cast(active, g.dtype)]
+        return [g * _relu_mask(tf, x, top)]
 
     return y, backward
 

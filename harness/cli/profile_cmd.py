@@ -105,7 +105,11 @@ def profile(
         float, typer.Option("--energy-window", min=0.1, help="seconds per run when measuring energy")
     ] = 1.0,
     backward: Annotated[
-        bool, typer.Option("--backward/--no-backward", help="local: time each segment's gradient")
+        bool,
+        typer.Option(
+            "--backward/--no-backward",
+            help="time each segment's backward pass (builtin-op .tflite; local and adb devices)",
+        ),
     ] = True,
     force: Annotated[
         bool, typer.Option("--force", help="remeasure rows that are already in the CSV")

@@ -508,8 +508,8 @@ class AdbDevice:
 
     @property
     def capabilities(self) -> DeviceCapabilities:
-        """A fuel gauge to sample; no backward-pass timing yet (``benchmark_model`` runs forward only)."""
-        return DeviceCapabilities(backward=False, battery=True, telemetry=True)
+        """A fuel gauge to sample; backward passes as builtin-op ``.tflite`` files that ``benchmark_model`` times."""
+        return DeviceCapabilities(backward=True, battery=True, telemetry=True)
 
     @property
     def last_energy_source(self) -> EnergySource:
@@ -518,11 +518,29 @@ class AdbDevice:
     def measure_backward(
         self, model: keras.Model, graph: LayerGraph, start: int, stop: int, *, runs: int, threads: int
     ) -> tuple[float, float]:
-        """Not available over ADB yet: ``benchmark_model`` only times the forward pass."""
-        raise DeviceError(
-            f"{self.serial} cannot time the backward pass (benchmark_model runs inference only); "
-            "profile training costs with --device local"
+        """Median time (ms) and energy (mJ) of the backward pass of segments ``start..stop-1`` on the device.
+
+        The backward is exported as a BUILTIN-only ``.tflite`` (:mod:`models.backward`: inputs the
+        segment input and the upstream gradient, outputs the input and weight gradients), pushed to
+        ``REMOTE_ROOT/backward/`` and timed by ``benchmark_model`` like a forward segment, energy included.
+        """
+        from models.backward import backward_artifact
+
+        artifact = backward_artifact(model, graph, start, stop)
+        remote = f"{REMOTE_ROOT}/backward/{artifact.meta['sha256'][:24]}.tflite"
+        if self.remote_sha256([remote]).get(remote) != artifact.meta["sha256"]:
+            self.shell(["mkdir", "-p", f"{REMOTE_ROOT}/backward"], check=True)
+            self.push_file(artifact.path, remote)
+        settings = BenchmarkSettings(
+            runs=max(1, runs),
+            warmup_runs=1,
+            warmup_min_secs=0.0,
+            min_secs=0.0,
+            threads=threads,
+            measure_energy=True,
         )
+        stats = self.benchmark(remote, settings)
+        return stats.median_ms, stats.energy_mj
 
     def benchmark(self, model_path: str, settings: BenchmarkSettings) -> BenchmarkStats:
         """Run ``benchmark_model`` on a device path and parse its output (stdout + stderr).
@@ -730,7 +748,7 @@ class AdbDevice:
                         SegmentCall(
                             index=k,
                             graph=push.path(segment.file),
-                            input_name=input_tensor_name(str(bundle_dir / segment.file), segment),
+                            input_name=input_tensor_name(str(bundle_dir / segment.file), segment.sha256),
                             input_shape=list(segment.input.shape),
                             input_path=source,
                             output_path=target,

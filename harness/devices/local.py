@@ -1,8 +1,8 @@
 """The host itself as a device: LiteRT in-process, energy from a device profile's power model.
 
 Useful as the "mobile" side when no phone is at hand (the profile's power model turns latency into
-energy), and the only device that can time the backward pass of each segment (TensorFlow gradient of
-the Keras segment), which training plans need. TensorFlow is imported only inside
+energy). It times the backward pass of each segment (training plans) on the same builtin-op backward
+``.tflite`` that ADB devices time (:mod:`models.backward`); TensorFlow is imported only to export it, inside
 :meth:`LocalDevice.measure_backward`.
 
 The profile's ``compute_slowdown`` emulates a phone slower than the host: every measured inference (and
@@ -18,7 +18,7 @@ import platform
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -29,7 +29,7 @@ from harness.specs import DeviceSpec, load_device
 from models.benchmark import BenchmarkSettings, BenchmarkStats, LoopSettings, random_tensor, run_loop
 from models.bundle import MANIFEST_NAME, read_manifest
 from models.errors import DeviceError
-from models.runtime import SegmentChain, SegmentRunner, backend_name
+from models.runtime import SegmentChain, SegmentRunner, backend_name, interpreter_class
 
 if TYPE_CHECKING:
     import keras
@@ -166,42 +166,30 @@ class LocalDevice:
         runs: int = 10,
         threads: int = 1,
     ) -> tuple[float, float]:
-        """Median time (ms) and power-model energy (mJ) of the gradient of segments ``start..stop-1``.
+        """Median time (ms) and power-model energy (mJ) of the backward pass of segments ``start..stop-1``.
 
-        The gradient is taken with respect to the segment's input and trainable weights of the loss
-        ``sum(output)`` (a float Keras segment, batch 1), as a training step's backward pass would.
+        Times the same BUILTIN-only backward ``.tflite`` that ADB devices time with ``benchmark_model``
+        (:mod:`models.backward`), with LiteRT, so backward/forward ratios come from one runtime (not
+        TensorFlow eager, whose per-op overhead dwarfs small segments' arithmetic).
         """
-        from models.split import segment_model
-        from models.tf_import import ensure_tensorflow
+        from models.backward import backward_artifact
 
-        ensure_tensorflow()
-        import tensorflow as tf
-
-        segment = segment_model(model, graph, start, stop)
-        shape = (1, *tuple(int(d) for d in segment.inputs[0].shape[1:]))
-        x = tf.constant(random_tensor(shape, np.dtype(np.float32), np.random.default_rng(0)))
-        variables = segment.trainable_variables
-
-        @tf.function(reduce_retracing=True)
-        def backward(inp: Any) -> Any:
-            with tf.GradientTape() as tape:
-                tape.watch(inp)
-                loss = tf.reduce_sum(segment(inp, training=True))
-            return tape.gradient(loss, [inp, *variables])
-
-        def step() -> None:
-            _ = [g.numpy() for g in backward(x) if g is not None]
-
-        # the warm-up run traces the function; then exactly ``runs`` timed runs
+        artifact = backward_artifact(model, graph, start, stop)
+        interpreter = interpreter_class()(model_path=str(artifact.path), num_threads=threads)
+        interpreter.allocate_tensors()
+        rng = np.random.default_rng(0)
+        for detail in interpreter.get_input_details():  # the segment input and the upstream gradient
+            shape, dtype = tuple(int(d) for d in detail["shape"]), np.dtype(detail["dtype"])
+            interpreter.set_tensor(detail["index"], random_tensor(shape, dtype, rng))
         loop = LoopSettings(runs=max(runs, 1), warmup_runs=1, warmup_min_secs=0.0, min_secs=0.0)
         padding = ComputePadding(self.spec.compute_slowdown)
-        times = run_loop(step, loop, pad=padding.pad).samples_us
+        times = run_loop(interpreter.invoke, loop, pad=padding.pad).samples_us
         ms = float(np.median(times)) / 1e3
         return ms, self.spec.compute_energy_mj(ms, threads)
 
     @property
     def capabilities(self) -> DeviceCapabilities:
-        """Backward timing (TensorFlow gradient of the Keras segment); no battery, a power model."""
+        """Backward timing (the builtin-op backward ``.tflite`` on LiteRT); no battery, a power model."""
         return DeviceCapabilities(backward=True, battery=False, telemetry=True)
 
     def device_state(self) -> DeviceState:

@@ -25,7 +25,7 @@ import functools
 import shlex
 from dataclasses import dataclass
 
-from models.bundle import BundleManifest, SegmentEntry
+from models.bundle import BundleManifest
 from models.errors import DeviceError
 
 __all__ = [
@@ -114,13 +114,9 @@ def parse_stage_output(stdout: str, indices: list[int]) -> dict[int, str]:
 
 
 @functools.lru_cache(maxsize=256)
-def _input_name(path: str, sha256: str) -> str:
+def input_tensor_name(path: str, sha256: str) -> str:
+    """The input tensor name of a ``.tflite`` file (read on the host with LiteRT; cached by path and sha256)."""
     from models.runtime import interpreter_class
 
     interpreter = interpreter_class()(model_path=path)
     return str(interpreter.get_input_details()[0]["name"])
-
-
-def input_tensor_name(bundle_path: str, segment: SegmentEntry) -> str:
-    """The input tensor name of a segment's ``.tflite`` (read on the host with LiteRT, cached by sha256)."""
-    return _input_name(bundle_path, segment.sha256)

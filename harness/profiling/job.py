@@ -36,7 +36,7 @@ from harness.devices.base import BenchmarkSettings, Device, PushResult
 from harness.devices.telemetry import DeviceState, cool_down, state_changes
 from models.benchmark import CHAIN_IDLE_S, chain_medians
 from models.bundle import BundleManifest, read_manifest
-from models.errors import DeviceDisconnectedError, JointDNNError, ProfileError
+from models.errors import ConversionError, DeviceDisconnectedError, JointDNNError, ProfileError
 from models.profile_rows import ProfileRow, Unit, append_rows, measured_row, read_profile, units_of
 from models.runtime import convert_tensor
 
@@ -162,9 +162,12 @@ def _backward_ranges(
     starts = {seg.first_layer: seg.index for seg in graph.segments}
     stops = {seg.last_layer: seg.index + 1 for seg in graph.segments}
     ranges: dict[int, tuple[int, int]] = {}
+    one_to_one = manifest.num_segments == graph.num_segments  # a bundle of every cut point
     for seg in manifest.segments:
         if seg.first_layer in starts and seg.last_layer in stops:
             ranges[seg.index] = (starts[seg.first_layer], stops[seg.last_layer])
+        elif one_to_one:  # auto-named layers (``global_average_pooling2d_1``) differ between loads
+            ranges[seg.index] = (seg.index, seg.index + 1)
     return model, graph, ranges
 
 
@@ -221,14 +224,19 @@ def profile_device(
                     last_state = _record_state(device, settings, row, before, cooled, result.warnings)
                 if backward is not None and unit.index in backward[2]:
                     start, stop = backward[2][unit.index]
-                    row.backward_ms, row.backward_energy_mj = device.measure_backward(
-                        backward[0],
-                        backward[1],
-                        start,
-                        stop,
-                        runs=settings.backward_runs,
-                        threads=settings.threads,
-                    )
+                    try:
+                        row.backward_ms, row.backward_energy_mj = device.measure_backward(
+                            backward[0],
+                            backward[1],
+                            start,
+                            stop,
+                            runs=settings.backward_runs,
+                            threads=settings.threads,
+                        )
+                    except ConversionError as exc:  # a layer without a builtin backward: forward only
+                        log.warning(
+                            "segment %d of %s: no backward pass (%s)", unit.index, manifest.model, exc
+                        )
                 append_rows(csv_path, [row])
                 result.rows.append(row)
                 result.measured.append(unit.index)

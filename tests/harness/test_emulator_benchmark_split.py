@@ -49,7 +49,7 @@ def test_a_wrong_size_input_file_aborts_with_upstreams_text(
     adb_device: adbutils.AdbDevice, pushed: str, fp32_bundle: Path
 ) -> None:
     segment = read_manifest(fp32_bundle).segments[1]
-    name = input_tensor_name(str(fp32_bundle / segment.file), segment)
+    name = input_tensor_name(str(fp32_bundle / segment.file), segment.sha256)
     short = f"{REMOTE}/short.bin"
     adb_device.sync.push(b"\0" * 10, short)
     result = _run(
@@ -79,7 +79,7 @@ def test_output_file_holds_the_raw_output_of_the_given_input(
     adb_device: adbutils.AdbDevice, pushed: str, fp32_bundle: Path
 ) -> None:
     segment = read_manifest(fp32_bundle).segments[1]
-    name = input_tensor_name(str(fp32_bundle / segment.file), segment)
+    name = input_tensor_name(str(fp32_bundle / segment.file), segment.sha256)
     x = np.random.default_rng(5).standard_normal(segment.input.shape).astype(np.float32)
     source, target = f"{REMOTE}/x.bin", f"{REMOTE}/y.bin"
     adb_device.sync.push(x.tobytes(), source)

@@ -17,7 +17,7 @@ from models.errors import DeviceDisconnectedError
 from models.profile_rows import ProfileRow, read_profile, segment_rows, whole_model_row
 
 # short runs: the suite's budget, not the defaults a user gets
-QUICK = ProfileSettings(runs=10, warmup_min_secs=0.02)
+QUICK = ProfileSettings(runs=10, warmup_min_secs=0.02, backward=False)  # backward: test_training_adb.py
 
 
 def _device(serial: str, **kwargs: object) -> AdbDevice:
@@ -109,7 +109,7 @@ def test_several_devices_are_profiled_in_parallel_into_their_own_folders(
         results = profile_devices(
             devices,
             bundle,
-            ProfileSettings(runs=5, warmup_min_secs=0.0, measure_energy=False),
+            ProfileSettings(runs=5, warmup_min_secs=0.0, measure_energy=False, backward=False),
             out_root=tmp_path,
         )
     assert len(results) == 2  # the same phone listed twice is profiled once
