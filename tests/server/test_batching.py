@@ -26,7 +26,9 @@ def _pool(root: Path, name: str, **options: object) -> ModelPool:
     return ModelPool(name, path, read_manifest(path), batching=True, **options)  # type: ignore[arg-type]
 
 
-def _concurrently(pool: ModelPool, xs: list[np.ndarray], start: int, stop: int | None = None) -> list[PoolRun]:
+def _concurrently(
+    pool: ModelPool, xs: list[np.ndarray], start: int, stop: int | None = None
+) -> list[PoolRun]:
     """Submit every request at once on one event loop and wait for all answers."""
 
     async def all_at_once() -> list[PoolRun]:
@@ -38,7 +40,9 @@ def _concurrently(pool: ModelPool, xs: list[np.ndarray], start: int, stop: int |
 
 def _heads(chain: SegmentChain, cut: int, count: int, seed: int = 0) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
-    inputs = [chain.prepare_input(rng.standard_normal((1, 32, 32, 3)).astype(np.float32)) for _ in range(count)]
+    inputs = [
+        chain.prepare_input(rng.standard_normal((1, 32, 32, 3)).astype(np.float32)) for _ in range(count)
+    ]
     return [chain.run(x, 0, cut).output if cut else x for x in inputs]
 
 
@@ -118,7 +122,9 @@ def test_a_batching_server_answers_32_concurrent_requests_correctly(
         name = MODELS[i % 2]
         chain = local_chains[name]
         cut = (1, 3, 5, 8)[(i // 2) % 4]
-        head = chain.run(chain.prepare_input(rng.standard_normal((1, 32, 32, 3)).astype(np.float32)), 0, cut).output
+        head = chain.run(
+            chain.prepare_input(rng.standard_normal((1, 32, 32, 3)).astype(np.float32)), 0, cut
+        ).output
         jobs.append((name, cut, head, chain.run(head, cut).output))
     with CloudClient(batching_server.base_url) as client, ThreadPoolExecutor(16) as callers:
         got = list(callers.map(lambda job: client.infer(job[0], job[2], from_segment=job[1]).output, jobs))
