@@ -179,6 +179,8 @@ class SegmentRunner:
             self._interpreter.resize_tensor_input(self._input["index"], shape)
             self._interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
+            self._interpreter.resize_tensor_input(self._input["index"], list(self.input_shape))
+            self._interpreter.allocate_tensors()  # back to the shape it had, so it still runs
             raise BackendError(f"cannot resize the input to {shape}: {exc}") from None
         self._output = self._interpreter.get_output_details()[0]
         self.input_shape = tuple(shape)

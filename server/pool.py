@@ -42,7 +42,28 @@ from models.errors import BackendError
 from models.profile_rows import ProfileRow, Unit, measured_row, units_of
 from models.runtime import SegmentChain, SegmentRunner, backend_name, quantize
 
-__all__ = ["ModelPool", "PoolRun", "QueueFullError", "TensorMismatchError"]
+__all__ = ["ModelPool", "PoolRun", "QueueFullError", "TensorMismatchError", "can_batch"]
+
+
+def can_batch(runner: SegmentRunner, rng: np.random.Generator) -> bool:
+    """Whether ``runner`` runs a batch: a batch of two must give exactly the two single answers.
+
+    A graph that fixes the batch dimension (a reshape to a constant ``[1, n]``) fails to resize, fails
+    to run, or answers with the wrong shape. The runner is left at batch 1 (its original shape).
+    """
+    x = runner.random_input(rng)
+    single = runner.run(x)
+    try:
+        runner.resize_batch(2)
+        pair = runner.run(np.concatenate([x, x]))
+        ok = pair.shape == (2, *single.shape[1:]) and all(np.array_equal(row[None], single) for row in pair)
+    except (BackendError, RuntimeError, ValueError):
+        ok = False
+    try:
+        runner.resize_batch(1)
+    except BackendError:
+        return False
+    return ok
 
 
 class QueueFullError(Exception):
@@ -217,27 +238,9 @@ class ModelPool:
 
     # -- dynamic batching (the scheduler runs on the event loop; only the batch itself runs in a thread) --
     def _probe_batching(self) -> list[int]:
-        """Segments that cannot run a batch: a batch of two must give both single answers exactly."""
+        """Segments that cannot run a batch (probed on chain 0's runners, left at batch 1)."""
         rng = np.random.default_rng(0)
-        fixed = []
-        for k, runner in enumerate(self.chains[0].runners):
-            x = runner.random_input(rng)
-            single = runner.run(x)
-            try:
-                runner.resize_batch(2)
-                pair = runner.run(np.concatenate([x, x]))
-                ok = pair.shape == (2, *single.shape[1:]) and all(
-                    np.array_equal(row[None], single) for row in pair
-                )
-            except (BackendError, RuntimeError, ValueError):
-                ok = False
-            try:
-                runner.resize_batch(1)
-            except BackendError:
-                ok = False
-            if not ok:
-                fixed.append(k)
-        return fixed
+        return [k for k, runner in enumerate(self.chains[0].runners) if not can_batch(runner, rng)]
 
     async def _join_batch(self, x: np.ndarray, start: int, stop: int, dequantize: bool) -> PoolRun:
         self._reserve()

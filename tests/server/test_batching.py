@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from models.bundle import read_manifest
-from models.runtime import SegmentChain
+from models.runtime import SegmentChain, SegmentRunner
 from server.background import BackgroundServer
 from server.client import CloudClient
-from server.pool import ModelPool, PoolRun
+from server.pool import ModelPool, PoolRun, can_batch
 from server.settings import Settings
 
 MODELS = ("small_cnn-fp32", "small_cnn-int8")
@@ -67,31 +67,44 @@ def test_concurrent_requests_run_as_batches_with_the_unbatched_answers(
         pool.close()
 
 
-def test_segments_that_fix_the_batch_dimension_are_found_and_run_unbatched(
+def test_a_segment_that_fixes_the_batch_dimension_cannot_batch(tmp_path: Path) -> None:
+    import tensorflow as tf
+
+    @tf.function(input_signature=[tf.TensorSpec([1, 4, 4, 2], tf.float32)])
+    def flatten_to_one(x: tf.Tensor) -> tf.Tensor:
+        return tf.reshape(x, [1, 32]) * 2.0  # a constant [1, n]: batch 1 is baked into the graph
+
+    @tf.function(input_signature=[tf.TensorSpec([1, 4, 4, 2], tf.float32)])
+    def elementwise(x: tf.Tensor) -> tf.Tensor:
+        return tf.nn.relu(x) + 1.0
+
+    rng = np.random.default_rng(0)
+    verdicts = {}
+    for fn in (flatten_to_one, elementwise):
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], fn)
+        path = tmp_path / f"{fn.__name__}.tflite"
+        path.write_bytes(converter.convert())
+        runner = SegmentRunner(path)
+        verdicts[fn.__name__] = can_batch(runner, rng)
+        assert runner.input_shape == (1, 4, 4, 2)  # left at batch 1, still runs
+        runner.run(np.zeros((1, 4, 4, 2), np.float32))
+    assert verdicts == {"flatten_to_one": False, "elementwise": True}
+
+
+def test_small_cnn_segments_all_batch_and_a_fixed_segment_falls_back(
     served_root: Path, local_chains: dict[str, SegmentChain]
 ) -> None:
-    name = "small_cnn-fp32"
+    name = "small_cnn-int8"
     pool = _pool(served_root, name, pool_size=1, batch_window_ms=2.0)
     try:
-        assert all(0 <= k < pool.num_segments for k in pool.unbatchable)
+        assert pool.unbatchable == []  # every small_cnn segment resizes (its Flatten keeps a -1 batch)
         chain = local_chains[name]
-        for k in range(pool.num_segments):  # the probe's verdict is the truth: resize and run it here
-            runner = SegmentChain(served_root / name).runners[k]
-            x = runner.random_input(np.random.default_rng(k))
-            try:
-                runner.resize_batch(2)
-                pair = runner.run(np.concatenate([x, x]))
-                batchable = pair.shape[0] == 2 and np.array_equal(pair[:1], pair[1:])
-            except Exception:
-                batchable = False
-            assert batchable == (k not in pool.unbatchable), k
-        if pool.unbatchable:  # a range through a fixed segment runs request by request, still correct
-            cut = pool.unbatchable[0]
-            xs = _heads(chain, cut, 6, seed=1)
-            runs = _concurrently(pool, xs, cut)
-            assert {run.batch_size for run in runs} == {1}
-            for x, run in zip(xs, runs, strict=True):
-                np.testing.assert_array_equal(run.output, chain.run(x, cut).output)
+        pool.unbatchable = [6]  # as if segment 6 fixed its batch: ranges through it run one by one
+        xs = _heads(chain, 5, 6, seed=1)
+        through = _concurrently(pool, xs, 5)
+        assert {run.batch_size for run in through} == {1}
+        for x, run in zip(xs, through, strict=True):
+            np.testing.assert_array_equal(run.output, chain.run(x, 5).output)
     finally:
         pool.close()
 
