@@ -74,6 +74,7 @@ def serve(
         raise UsageError("--replicas, --autoscale and --ray-address need --ray")
     if ray and workers != 1:
         raise UsageError("--workers is for uvicorn; with --ray use --replicas N or --autoscale MIN:MAX")
+    scale = _parse_autoscale(autoscale)
     # Workers are separate processes that build the app from the environment: pass settings through it.
     os.environ["JOINTDNN_BUNDLE_DIR"] = str(bundle.resolve())
     os.environ["JOINTDNN_INTERPRETER_THREADS"] = str(threads)
@@ -85,7 +86,7 @@ def serve(
         os.environ["JOINTDNN_TOKEN"] = token
     where = f"http://{host}:{port}"
     if ray:
-        _serve_on_ray(names, host, port, replicas, _parse_autoscale(autoscale), ray_address)
+        _serve_on_ray(names, host, port, replicas, scale, ray_address)
         return
     typer.echo(f"serving {', '.join(names) or 'no models'} on {where} ({workers} worker(s))")
     if workers == 1:

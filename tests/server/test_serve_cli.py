@@ -13,7 +13,9 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import pytest
 
+from harness.cli import main
 from models.errors import ServerUnavailableError
 from models.runtime import SegmentChain
 from server.client import CloudClient
@@ -97,3 +99,21 @@ def test_serve_refuses_a_missing_bundle_dir(tmp_path: Path) -> None:
                             capture_output=True, text=True, timeout=60)  # fmt: skip
     assert result.returncode == 2
     assert "does not exist" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--replicas", "2"], "need --ray"),
+        (["--ray", "--workers", "2"], "--workers is for uvicorn"),
+        (["--ray", "--autoscale", "3:1"], "MIN:MAX"),
+        (["--ray", "--autoscale", "two"], "MIN:MAX"),
+    ],
+)
+def test_serve_refuses_inconsistent_scaling_options(
+    served_root: Path, extra: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["serve", "--bundle", str(served_root), *extra])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
