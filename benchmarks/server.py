@@ -12,6 +12,8 @@ machine hits every side alike), it measures:
   on keep-alive sockets, a few µs of Python per request);
 - the whole model from segment 0 at concurrency 1 (a 602 KB float32 ``.npy`` body; the int8 server
   quantizes it, and so does the in-process side);
+- the last (tiny) segment alone at concurrency 16, where nearly all of a server's CPU is the request
+  path itself (HTTP, parsing, the hand-over to a chain and back);
 - each server's CPU per request (user + system of its process over the measured requests) and how much
   of it is outside compute: minus the in-process side's CPU per request (this process's CPU over its
   own requests, measured in the same round), so time spent waiting for a core on a loaded machine does
@@ -353,6 +355,8 @@ def bench(root: Path, quant: str, pool_size: int, n: int, baseline_src: Path | N
             (f"tail c={conc}", x, x, k, conc) for conc in CONCURRENCY
         ]
         cases.append(("whole c=1", x0, whole_in, 0, 1))
+        x_last = reference.run(x, k, total - 1).output  # input of the last (tiny) segment: ~all of the
+        cases.append(("last c=16", x_last, x_last, total - 1, 16))  # server's CPU is the request path
         for case, body_x, local_x, start, conc in cases:
             for _ in range(rounds):  # interleave, so load from other processes hits all alike
                 for side in sides:
