@@ -166,6 +166,26 @@ class SegmentRunner:
         output: np.ndarray = self._interpreter.get_tensor(self._output["index"])
         return output
 
+    def resize_batch(self, batch: int) -> None:
+        """Resize the input's first (batch) dimension to ``batch`` and re-plan the interpreter.
+
+        A no-op when it already has that batch. Models whose graph fixes the batch dimension (a reshape
+        to a constant shape) fail here (:class:`BackendError`) or in the next :meth:`run` (``RuntimeError``).
+        """
+        if self.input_shape[:1] == (batch,):
+            return
+        shape = [batch, *self.input_shape[1:]]
+        try:
+            self._interpreter.resize_tensor_input(self._input["index"], shape)
+            self._interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            self._interpreter.resize_tensor_input(self._input["index"], list(self.input_shape))
+            self._interpreter.allocate_tensors()  # back to the shape it had, so it still runs
+            raise BackendError(f"cannot resize the input to {shape}: {exc}") from None
+        self._output = self._interpreter.get_output_details()[0]
+        self.input_shape = tuple(shape)
+        self.output_shape = tuple(int(d) for d in self._output["shape"])
+
     def random_input(self, rng: np.random.Generator) -> np.ndarray:
         """A random input of the right shape and dtype (for benchmarking)."""
         return random_tensor(self.input_shape, self.input_dtype, rng)

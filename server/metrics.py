@@ -1,19 +1,24 @@
 """Prometheus metrics of one server process (``GET /metrics``).
 
 Each app gets its own :class:`~prometheus_client.CollectorRegistry`, so several apps in one process (tests)
-do not collide. With ``uvicorn --workers N`` each worker reports its own counters (scrape each worker or
-put them behind one exporter); the server does not use prometheus' multiprocess mode.
+do not collide. With ``jointdnn serve --workers N`` the workers run in prometheus' multiprocess mode
+(``PROMETHEUS_MULTIPROC_DIR``, set by the command before the workers start): every worker writes its
+values to files there and ``/metrics``, whichever worker answers it, sums them over all workers.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import multiprocess as prometheus_multiprocess
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["Metrics", "MetricsMiddleware"]
+__all__ = ["MULTIPROC_ENV", "Metrics", "MetricsMiddleware", "multiprocess_dir"]
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 _LATENCY_BUCKETS_S = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
 
@@ -63,12 +68,51 @@ class Metrics:
             registry=self.registry,
         )
         self.in_flight = Gauge(
-            "jointdnn_http_requests_in_flight", "Requests being handled now.", registry=self.registry
+            "jointdnn_http_requests_in_flight",
+            "Requests being handled now.",
+            registry=self.registry,
+            multiprocess_mode="livesum",  # summed over the live workers
         )
+        # labels() takes a lock and a dict lookup: the hot path reuses the children it made once
+        self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._inference_children: dict[str, tuple[Any, Any]] = {}
+        self._request_bytes = self.tensor_bytes.labels("request")
+        self._response_bytes = self.tensor_bytes.labels("response")
+
+    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        """Count one HTTP request and its wall time (s) under its route template."""
+        children = self._request_children.get((route, method, status))
+        if children is None:
+            children = (self.requests.labels(route, method, str(status)), self.latency.labels(route))
+            self._request_children[(route, method, status)] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def observe_inference(
+        self, model: str, compute_ms: float, queue_ms: float, request_bytes: int, response_bytes: int
+    ) -> None:
+        """Record one inference: compute and queue time (ms) and its body sizes (bytes)."""
+        children = self._inference_children.get(model)
+        if children is None:
+            children = (self.compute.labels(model), self.queue.labels(model))
+            self._inference_children[model] = children
+        children[0].observe(compute_ms / 1e3)
+        children[1].observe(queue_ms / 1e3)
+        self._request_bytes.inc(request_bytes)
+        self._response_bytes.inc(response_bytes)
 
     def render(self) -> bytes:
-        """The Prometheus text exposition of every metric."""
-        return generate_latest(self.registry)
+        """The Prometheus text exposition of every metric (summed over workers in multiprocess mode)."""
+        if multiprocess_dir() is None:
+            return generate_latest(self.registry)
+        collected = CollectorRegistry()
+        prometheus_multiprocess.MultiProcessCollector(collected)
+        return generate_latest(collected)
+
+
+def multiprocess_dir() -> str | None:
+    """The directory of prometheus' multiprocess mode, when this process runs in it."""
+    return os.environ.get(MULTIPROC_ENV) or None
 
 
 class MetricsMiddleware:
@@ -98,5 +142,4 @@ class MetricsMiddleware:
             self.metrics.in_flight.dec()
             route: Any = scope.get("route")
             template = getattr(route, "path", None) or "<unmatched>"
-            self.metrics.requests.labels(template, scope["method"], str(status)).inc()
-            self.metrics.latency.labels(template).observe(time.perf_counter() - start)
+            self.metrics.observe_request(template, scope["method"], status, time.perf_counter() - start)

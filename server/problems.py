@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-__all__ = ["ERROR_RESPONSES", "ApiError", "ErrorBody", "install_error_handlers"]
+__all__ = ["ERROR_RESPONSES", "ApiError", "ErrorBody", "error_response", "install_error_handlers"]
 
 log = logging.getLogger("server")
 
@@ -56,7 +56,10 @@ _CODES = {
 }
 
 
-def _body(status: int, code: str, detail: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
+def error_response(
+    status: int, code: str, detail: str, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    """The one error shape: ``{"detail": ..., "code": ...}`` with ``status`` (and e.g. ``Retry-After``)."""
     return JSONResponse({"detail": detail, "code": code}, status_code=status, headers=headers)
 
 
@@ -67,7 +70,7 @@ def install_error_handlers(app: FastAPI, count: Any) -> None:
         assert isinstance(exc, StarletteHTTPException)
         code = getattr(exc, "code", None) or _CODES.get(exc.status_code, f"http_{exc.status_code}")
         count(code)
-        return _body(exc.status_code, code, str(exc.detail), exc.headers)
+        return error_response(exc.status_code, code, str(exc.detail), exc.headers)
 
     async def on_validation(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
@@ -76,12 +79,12 @@ def install_error_handlers(app: FastAPI, count: Any) -> None:
             where = ".".join(str(part) for part in error.get("loc", ()))
             problems.append(f"{where}: {error.get('msg', 'invalid')}")
         count("bad_request")
-        return _body(400, "bad_request", "invalid request: " + "; ".join(problems))
+        return error_response(400, "bad_request", "invalid request: " + "; ".join(problems))
 
     async def on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)
         count("internal")
-        return _body(500, "internal", f"internal server error: {type(exc).__name__}")
+        return error_response(500, "internal", f"internal server error: {type(exc).__name__}")
 
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(RequestValidationError, on_validation)

@@ -67,7 +67,13 @@ class ModelRegistry:
                     threads=settings.interpreter_threads,
                     max_queue=settings.max_queue,
                     window_s=settings.load_window_s,
+                    batching=settings.batching,
+                    batch_window_ms=settings.batch_window_ms,
+                    max_batch=settings.max_batch,
                 )
+                if pools[name].unbatchable:
+                    log.info("%s: segments %s fix the batch dimension; ranges touching them run unbatched",
+                             name, pools[name].unbatchable)  # fmt: skip
             except JointDNNError as exc:
                 log.warning("not serving %s: %s", name, exc)
                 failed[name] = str(exc)

@@ -49,6 +49,12 @@ class ModelLoad(BaseModel):
     pool_size: int
     utilization: float = Field(description="Busy fraction of the chains over the window (0..1).")
     recent_compute_ms_median: float | None
+    served: int = Field(default=0, description="Inferences answered since the server started.")
+    unbatchable_segments: list[int] | None = Field(
+        default=None,
+        description="With dynamic batching on: segments that fix the batch dimension (ranges touching "
+        "them run unbatched); null when batching is off.",
+    )
 
 
 class LoadReport(BaseModel):
@@ -59,3 +65,5 @@ class LoadReport(BaseModel):
     window_s: float
     pid: int
     models: dict[str, ModelLoad]
+    workers: int = Field(default=1, description="Worker processes whose load is summed here.")
+    served: int = Field(default=0, description="Inferences answered since start, over all workers.")

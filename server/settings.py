@@ -49,6 +49,19 @@ class Settings(BaseSettings):
     device_name: str = Field(
         default="", description="`device` column of profile rows (default cloud:<host>)."
     )
+    batching: bool = Field(
+        default=False,
+        description="Run concurrent requests for the same segment range as one batch (dynamic batching).",
+    )
+    batch_window_ms: float = Field(
+        default=1.0, ge=0, le=2.0, description="How long a request waits for others to batch with (ms)."
+    )
+    max_batch: int = Field(default=16, ge=1, le=256, description="Most requests in one batch.")
+    workers_dir: Path | None = Field(
+        default=None,
+        description="Directory the workers of `jointdnn serve --workers N` share their load through "
+        "(set by the command; /v1/load then sums over all workers).",
+    )
 
     @field_validator("token", mode="after")
     @classmethod

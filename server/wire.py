@@ -164,7 +164,7 @@ def compress(data: bytes, encoding: str) -> bytes:
     raise UnsupportedEncodingError(f"content encoding {encoding!r} is not supported; use one of {ENCODINGS}")
 
 
-def decompress(data: bytes, encoding: str, *, max_bytes: int) -> bytes:
+def decompress(data: bytes | bytearray, encoding: str, *, max_bytes: int) -> bytes | bytearray:
     """Undo ``Content-Encoding``; refuse output larger than ``max_bytes`` (decompression bombs)."""
     encoding = encoding.strip().lower() or "identity"
     if encoding == "identity":

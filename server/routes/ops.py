@@ -6,12 +6,13 @@ import os
 import sys
 from typing import Any
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Request, Response
 
 from models.runtime import backend_name
 from server.problems import ERROR_RESPONSES
 from server.routes.deps import MetricsDep, RegistryDep, SettingsDep, require_token
 from server.schemas import Health, LoadReport
+from server.workers import LoadBoard, combine_loads
 
 __all__ = ["router"]
 
@@ -41,9 +42,13 @@ async def healthz(registry: RegistryDep) -> Health:
     dependencies=[Depends(require_token)],
     responses=ERROR_RESPONSES["auth"],
 )
-async def load(registry: RegistryDep, settings: SettingsDep) -> LoadReport:
-    """In-flight and queued inferences and recent utilisation of this worker's interpreter chains."""
+async def load(request: Request, registry: RegistryDep, settings: SettingsDep) -> LoadReport:
+    """In-flight and queued inferences and recent utilisation of the interpreter chains, over all workers."""
     per_model = {name: pool.load() for name, pool in sorted(registry.pools.items())}
+    board: LoadBoard | None = request.app.state.load_board
+    others = board.others() if board is not None else []
+    if others:
+        per_model = combine_loads([per_model, *others])
     chains = sum(entry["pool_size"] for entry in per_model.values())
     busy = sum(entry["utilization"] * entry["pool_size"] for entry in per_model.values())
     return LoadReport.model_validate(
@@ -55,6 +60,8 @@ async def load(registry: RegistryDep, settings: SettingsDep) -> LoadReport:
             "window_s": settings.load_window_s,
             "pid": os.getpid(),
             "models": per_model,
+            "workers": 1 + len(others),
+            "served": sum(entry["served"] for entry in per_model.values()),
         }
     )
 
