@@ -129,6 +129,7 @@ class PlanRow(RunKey):
     pred_up_bytes: float = _from("predicted", "up_bytes")
     pred_down_bytes: float = _from("predicted", "down_bytes")
     pred_transfers: float = _from("predicted", "transfers")
+    pred_mobile_memory_mj: float = _from("predicted", "mobile_memory_mj")  # weight bytes read x pJ/byte
 
 
 @dataclass(kw_only=True)
