@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 PAPER = {"inference energy": 2.44, "training storage": 10.56, "training energy": 4.48}
+MAC_PJ = 3.7 + 0.9  # fp32 multiply + add, 45 nm (Horowitz ISSCC 2014)
 
 
 def segment_costs(bundle: Path, runs: int) -> list[float]:
@@ -125,6 +126,14 @@ def run_model(name: str, cuts: int, threshold: float, runs: int, work: Path) -> 
         f"{rebuild_ms:.0f} ms, {rebuild_mj:.0f} mJ (once per download, not per inference)"
     )
     print(f"forward on this host: {sum(host_ms):.1f} ms; phone model {mobile_ms.sum():.0f} ms")
+    macs = float(sum(s.macs for s in manifest.segments))
+    accel_dense = macs * MAC_PJ * 1e-9 + dense_bytes.sum() * device.dram_pj_per_byte * 1e-9
+    accel_sd = macs * MAC_PJ * 1e-9 + sd_bytes.sum() * device.dram_pj_per_byte * 1e-9
+    print(
+        f"accelerator view (Horowitz pJ: {macs / 1e9:.2f} GMAC x {MAC_PJ} pJ + weight bytes x "
+        f"{device.dram_pj_per_byte:g} pJ/B, activations ignored): dense {accel_dense:.2f} mJ, SD {accel_sd:.2f} mJ "
+        f"-> {accel_dense / accel_sd:.2f}x (paper: {PAPER['inference energy']}x)"
+    )
     energy = Objective("energy")
     power_mj = np.array([device.compute_energy_mj(ms) for ms in mobile_ms])  # power model, reads included
     compute_mj = np.maximum(power_mj - dense_bytes * device.dram_pj_per_byte * 1e-9, 0.0)  # reads split out
@@ -164,12 +173,17 @@ def run_model(name: str, cuts: int, threshold: float, runs: int, work: Path) -> 
             (mo_d, plan_d), (mo_s, plan_s) = results["dense"], results["sd"]
             changed = plan_d.locations != plan_s.locations
             where = lambda p: "".join("M" if loc == "mobile" else "C" for loc in p.locations)  # noqa: E731
+            mobile_mb = [
+                sum(w for w, loc in zip(ws, p.locations, strict=True) if loc == "mobile") / 1e6
+                for ws, p in ((dense_bytes, plan_d), (sd_bytes, plan_s))
+            ]
             print(
                 f"{link_name:6} {mo_d.mobile_energy_mj:18.1f} {mo_s.mobile_energy_mj:8.1f} "
                 f"{mo_d.mobile_energy_mj / mo_s.mobile_energy_mj:6.3f} | {plan_d.predicted.mobile_energy_mj:11.1f} "
                 f"{plan_s.predicted.mobile_energy_mj:8.1f}  {'YES' if changed else 'no'} "
                 f"({where(plan_d)} -> {where(plan_s)}; memory {plan_d.predicted.mobile_memory_mj:.1f} -> "
-                f"{plan_s.predicted.mobile_memory_mj:.1f} mJ)"
+                f"{plan_s.predicted.mobile_memory_mj:.1f} mJ; mobile-half weights {mobile_mb[0]:.2f} -> "
+                f"{mobile_mb[1]:.2f} MB)"
             )
 
 
