@@ -425,7 +425,7 @@ def fold_smartdeal(model: keras.Model) -> keras.Model:
     """An ordinary Keras model computing the SD model: kernels rebuilt by :func:`reconstruct`.
 
     Each SD layer becomes the original layer type (same name) with a bias; a BatchNormalization that
-    alone follows it is folded in and removed. Graph analysis, export, profiling, the server and the
+    alone follows it is folded in and becomes an Identity of the same name (so cut names survive). Graph analysis, export, profiling, the server and the
     runner handle the result unchanged.
     """
     import keras
@@ -438,8 +438,8 @@ def fold_smartdeal(model: keras.Model) -> keras.Model:
     parts = {name: folded_parts(layer, bns[name]) for name, layer in sd.items()}
 
     def call_function(layer: Any, *args: Any, **kwargs: Any) -> Any:
-        if layer.name in folded_bn:
-            return args[0]
+        if layer.name in folded_bn:  # keep the name (it may be a cut point); TFLite drops the identity
+            return keras.layers.Identity(name=layer.name)(args[0])
         if layer.name in sd:
             return sd[layer.name].dense_layer()(*args, **kwargs)
         return layer(*args, **kwargs)

@@ -38,6 +38,7 @@ __all__ = [
     "encoded_layer_bytes",
     "read_artifact",
     "rebuild_segments",
+    "segment_savings",
     "tflite_kernel_bytes",
 ]
 
@@ -255,6 +256,21 @@ def rebuild_segments(data: bytes, *, verify: bool = True) -> dict[str, bytes]:
             raise BundleError(f"rebuilt {seg['file']} does not match its sha256; the artifact is corrupt")
         out[seg["file"]] = rebuilt
     return out
+
+
+def segment_savings(data: bytes) -> dict[int, int]:
+    """Per bundle segment index (from ``segment_NNN.tflite``): float32 kernel bytes minus SD payload bytes.
+
+    What a phone holding the artifact reads less per pass of that segment (the planner's weight term).
+    """
+    header, _ = read_artifact(data)
+    savings: dict[int, int] = {}
+    for seg in header["segments"]:
+        stem = str(seg["file"]).removesuffix(".tflite")
+        if not stem.startswith("segment_") or not stem[8:].isdigit():
+            raise BundleError(f"SmartDeal artifact names an unexpected segment file {seg['file']!r}")
+        savings[int(stem[8:])] = sum(4 * x["out"] * x["fan_in"] - x["payload"][1] for x in seg["layers"])
+    return savings
 
 
 def write_rebuilt(data: bytes, out_dir: Path) -> list[Path]:

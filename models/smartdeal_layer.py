@@ -57,7 +57,8 @@ class SmartDealLayer(keras.layers.Layer):
     ):
         super().__init__(**kwargs)
         self.kind = kind
-        self.spec = dict(spec)
+        # Lists come back as Keras tracked lists after loading; the ops want tuples (strides, dilation).
+        self.spec = {k: tuple(v) if isinstance(v, list | tuple) else v for k, v in dict(spec).items()}
         kernel_shape = tuple(int(d) for d in kernel_shape)
         if kind == "conv2d":
             out, fan_in = kernel_shape[3], kernel_shape[0] * kernel_shape[1] * kernel_shape[2]

@@ -76,7 +76,8 @@ def mobile_weight_bytes(model: keras.Model, cut: str | None, method: str) -> int
         if kind == "SmartDealLayer":
             out = layer.shape.out
             nonzeros = int(np.count_nonzero(layer.quantized_c()))
-            code_bits = 1 + max(1, int(np.ceil(np.log2(layer.exp_max - layer.exp_min + 1))))
+            config = SmartDealConfig(threshold=layer.threshold, exp_min=layer.exp_min, exp_max=layer.exp_max)
+            code_bits = config.code_bits
             total += encoded_layer_bytes(layer.shape, nonzeros, code_bits) + 4 * out
             continue
         kernel = int(np.prod(layer.kernel.shape))

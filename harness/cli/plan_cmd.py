@@ -15,7 +15,7 @@ import typer
 from models.errors import UsageError
 
 if TYPE_CHECKING:
-    from harness.planner.costs import Phase
+    from harness.planner.costs import Phase, PlanningProblem
     from harness.planner.objectives import ObjectiveKind
 
 __all__ = ["register"]
@@ -102,6 +102,14 @@ def plan_command(
     sweep_points: Annotated[
         int | None, typer.Option("--sweep-points", help="Points in the sweep (40).")
     ] = None,
+    smartdeal: Annotated[
+        Path | None,
+        typer.Option(
+            "--smartdeal",
+            help="SmartDeal artifact of the profiled bundle: its segments read (and sync) compact weights.",
+            metavar="FILE",
+        ),
+    ] = None,
 ) -> None:
     """Plan where each segment runs (mobile or cloud) and print the schedule with its predicted costs."""
     import numpy as np
@@ -137,6 +145,8 @@ def plan_command(
         sync_every_steps=sync_every,
         input_bytes=input_bytes,
     )
+    if smartdeal is not None:
+        problem = _with_smartdeal(problem, smartdeal)
     console = Console()
     stem = f"plan-{problem.model or mobile.stem}-{phase}-{problem.link.name}-{objective}"
     best = plan(problem, goal, budgets)
@@ -167,6 +177,29 @@ def plan_command(
         for p in moves:
             console.print(f"  from {p.up_mbps:8.3g} Mbps up: {p.label or 'infeasible'}", highlight=False)
         console.print(f"wrote {sweep_csv} and {sweep_png}", highlight=False, soft_wrap=True)
+
+
+def _with_smartdeal(problem: PlanningProblem, artifact: Path) -> PlanningProblem:
+    """``problem`` with the weight bytes of the artifact's segments reduced to their compact size."""
+    import dataclasses
+
+    from models.smartdeal_artifact import segment_savings
+
+    try:
+        savings = segment_savings(artifact.read_bytes())
+    except OSError as exc:
+        raise UsageError(f"cannot read SmartDeal artifact {artifact}: {exc.strerror or exc}") from None
+    assert problem.segments.weight_bytes is not None
+    weights = problem.segments.weight_bytes.copy()
+    for index, saved in savings.items():
+        if index >= weights.size or saved > weights[index]:
+            raise UsageError(
+                f"SmartDeal artifact {artifact} does not match the profile (segment {index}); "
+                "export the artifact from the bundle that was profiled"
+            )
+        weights[index] -= saved
+    segments = dataclasses.replace(problem.segments, weight_bytes=weights, param_bytes=weights)
+    return dataclasses.replace(problem, segments=segments)
 
 
 def register(app: typer.Typer) -> None:

@@ -37,7 +37,7 @@ def summary_lines(best: Plan, baselines: dict[str, Plan]) -> list[str]:
         f"objective {best.objective.kind} = {best.objective_value:.4g} {best.objective.unit}",
         f"latency      {p.latency_ms:10.3f} ms  = compute {p.latency_compute_ms:.3f} + transfer {p.latency_transfer_ms:.3f}",
         f"mobile energy{p.mobile_energy_mj:10.3f} mJ  = compute {p.mobile_compute_mj:.3f} + radio "
-        f"{p.mobile_transfer_mj:.3f} + waiting {p.mobile_waiting_mj:.3f}",
+        f"{p.mobile_transfer_mj:.3f} + waiting {p.mobile_waiting_mj:.3f} + weight memory {p.mobile_memory_mj:.3f}",
         f"cloud        {p.cloud_ms:10.3f} ms  compute (+ {p.cloud_transfer_ms:.3f} ms send/receive)",
     ]
     for name, slack in best.slack.items():

@@ -91,6 +91,20 @@ class Battery:
             self._advance()
             self._active.pop(token, None)
 
+    def draw_mj(self, energy_mj: float) -> None:
+        """A discrete draw of ``energy_mj`` above idle (negative: energy the power model over-counts).
+
+        Used for weight-memory traffic: the compute power model includes reading a graph's dense weights
+        from DRAM, so a graph whose weights are held in SmartDeal form draws (dense - compact bytes) x
+        the profile's ``dram_pj_per_byte`` less per run (see ``jointdnn_chain_runner``).
+        """
+        with self._lock:
+            self._advance()
+            self._energy_mj += energy_mj
+            self._compute_energy_mj += energy_mj
+            capacity_mj = self.spec.battery_capacity_mah * 3.6 * self.spec.battery_voltage_v * 1e3
+            self._level_pct = min(100.0, max(0.0, self._level_pct - 100.0 * energy_mj / capacity_mj))
+
     def _load_mw(self) -> float:
         return self.spec.idle_mw + sum(self._active.values()) * self.thermal.freq_ratio
 

@@ -152,6 +152,7 @@ class PlanRow(RunKey):
     pred_down_bytes: float = _from("predicted", "down_bytes")
     pred_transfers: float = _from("predicted", "transfers")
     input_codec: str = "raw"  # how the model input is uploaded when segment 0 runs on the cloud: raw | jpeg
+    pred_mobile_memory_mj: float = _from("predicted", "mobile_memory_mj")  # weight bytes read x pJ/byte
 
 
 @dataclass(kw_only=True)

@@ -60,3 +60,39 @@ def test_device_spec_carries_the_dram_price_and_its_source() -> None:
     assert device.dram_pj_per_byte == pytest.approx(640.0 / 4)  # Horowitz ISSCC 2014: 640 pJ per 32-bit read
     assert "Horowitz" in device.dram_source
     assert device.memory_energy_mj(1e6) == pytest.approx(0.16)
+
+
+def test_plan_cli_with_a_smartdeal_artifact_prices_compact_weights(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    import numpy as np
+
+    from harness.cli import main
+    from models.smartdeal import LayerShape, from_matrix, reconstruct
+    from models.smartdeal_artifact import ArtifactLayer, build_artifact, tflite_kernel_bytes
+    from tests.harness.test_planner_cli import CLOUD_MS, MOBILE_MS, _write
+
+    shape = LayerShape("dense", (64, 4), out=4, fan_in=64, basis=4, rows=16)  # G = 4 groups of (16, 4)
+    rng = np.random.default_rng(0)
+    c = (np.sign(rng.normal(size=(4, 16, 4))) * 2.0 ** rng.integers(-7, 1, (4, 16, 4))).astype(np.float32)
+    basis = rng.normal(size=(4, 4, 4)).astype(np.float16).astype(np.float32)
+    kernel = tflite_kernel_bytes(from_matrix(reconstruct(c, basis), shape), "dense")
+    blob, report = build_artifact(
+        [("segment_001.tflite", b"head" + kernel + b"tail", [ArtifactLayer("fc", shape, c, basis)])],
+        exp_min=-7,
+        code_bits=4,
+    )
+    saved = report.kernel_fp32_bytes - report.sd_payload_bytes
+    assert saved == 1024 - (256 // 8 + 256 // 2 + 4 * 16 * 2)  # fp32 kernel - (mask + 4-bit codes + fp16 B)
+    artifact = tmp_path / "m.sdw"
+    artifact.write_bytes(blob)
+    m, cl = _write(tmp_path / "mobile.csv", MOBILE_MS), _write(tmp_path / "cloud.csv", CLOUD_MS)
+    out = tmp_path / "out"
+    args = ["plan", "--mobile", str(m), "--cloud", str(cl), "--objective", "energy", "--out-dir", str(out)]
+    assert main([*args, "--smartdeal", str(artifact)]) == 0
+    assert "weight memory" in capsys.readouterr().out
+    data = json.loads((out / "plan-toy-inference-4g-energy.json").read_text())
+    mobile_only = data["baselines"]["mobile_only"]["predicted"]["mobile_memory_mj"]
+    # Three segments of 1000 B each; segment 1 reads 1000 - saved bytes instead.
+    assert mobile_only == pytest.approx((3000 - saved) * 160e-9)
+    assert main([*args, "--smartdeal", str(tmp_path / "missing.sdw")]) == 2

@@ -89,7 +89,7 @@ def test_layouts_round_trip_and_shapes() -> None:
 
 def test_fold_is_exact_and_matches_the_sd_model(sd_model: Any) -> None:
     folded = fold_smartdeal(sd_model)
-    assert "bn1" not in [layer.name for layer in folded.layers]  # folded into c1's bases and bias
+    assert type(folded.get_layer("bn1")).__name__ == "Identity"  # folded into c1's bases and bias
     for layer in smartdeal_layers(sd_model):
         if layer.name == "c1":
             continue
@@ -150,3 +150,29 @@ def test_bad_input_errors() -> None:
     sep = keras.Model(inp, keras.layers.SeparableConv2D(4, 3, name="sep")(inp))
     with pytest.raises(UsageError, match=r"SeparableConv2D.*supported: Conv2D, DepthwiseConv2D, Dense"):
         to_smartdeal(sep)
+
+
+def test_export_cli_writes_bundle_and_artifact_from_a_saved_sd_model(
+    sd_model: Any, tmp_path: Path, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    from harness.cli import main
+
+    path = tmp_path / "tiny_sd.keras"
+    sd_model.save(path)
+    out = tmp_path / "bundle"
+    base = [
+        "export",
+        str(path),
+        "--out",
+        str(out),
+        "--cut",
+        "r2",
+        "--no-whole",
+        "--cache-dir",
+        str(tmp_path / "c"),
+    ]
+    assert main([*base, "--smartdeal", "tiny.sdw"]) == 0
+    text = capsys.readouterr().out
+    assert (out / "tiny.sdw").is_file() and "smaller; 4 SD layers" in text
+    assert main([*base, "--quant", "int8", "--smartdeal", "tiny.sdw"]) == 2
+    assert "--smartdeal needs --quant fp32" in capsys.readouterr().err

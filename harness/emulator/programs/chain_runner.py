@@ -13,9 +13,10 @@ dtype), writes the last output as ``.npy`` and prints on stdout::
 ``--warmup_runs=N`` first runs the whole chain N times untimed (default 0), so that the timed run is warm
 like ``benchmark_model``'s (XNNPACK packs weights on an interpreter's first invoke). Exit status 0, or 1
 with a one-line message on stderr. The chain draws the profile's compute power from the battery while it
-runs (warm-up included). Every segment's time is the phone's: ``compute_slowdown`` x the CPU time the
-segment used (one thread; a loaded host does not stretch it), slept out after it; with more threads
-its wall time padded to ``slowdown`` x it (see :mod:`harness.devices.slowdown`).
+runs (warm-up included), less the weight-read energy a SmartDeal-rebuilt graph saves (its ``.sdmeta``
+sidecar, see :mod:`.smartdeal_rebuild`). Every segment's time is the phone's: ``compute_slowdown`` x the
+CPU time the segment used (one thread; a loaded host does not stretch it), slept out after it; with more
+threads its wall time padded to ``slowdown`` x it (see :mod:`harness.devices.slowdown`).
 """
 
 from __future__ import annotations
@@ -35,6 +36,24 @@ FLAGS = [
     Flag("num_threads", int, 1, "interpreter threads"),
     Flag("warmup_runs", int, 0, "untimed runs of the whole chain before the timed one"),
 ]
+
+
+def _memory_saving_mj(p: Process, graph: str) -> float:
+    """Weight-read energy a run of ``graph`` saves if it was rebuilt from a SmartDeal artifact (mJ).
+
+    ``jointdnn_sd_rebuild`` leaves ``<graph>.sdmeta``; the saving is (dense - compact) weight bytes x the
+    profile's ``dram_pj_per_byte``, the same term the planner prices (0 for ordinary graphs).
+    """
+    import json
+
+    from harness.emulator.programs.smartdeal_rebuild import SIDECAR
+
+    try:
+        meta = json.loads(p.system.fs.read_bytes(graph + SIDECAR, p.cwd))
+        saved_bytes = float(meta["dense_weight_bytes"]) - float(meta["read_weight_bytes"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0.0
+    return p.system.spec.memory_energy_mj(max(0.0, saved_bytes))
 
 
 def chain_runner(p: Process) -> int:
@@ -64,6 +83,7 @@ def chain_runner(p: Process) -> int:
     except (BackendError, ValueError) as exc:
         return p.fail(str(exc).splitlines()[0])
     slowdown = p.system.battery.compute_slowdown  # () -> slowdown now (throttling raises it)
+    saved_mj = [_memory_saving_mj(p, graph) for graph in graphs]  # SmartDeal graphs read fewer weight bytes
     segment_ms: list[float] = []
     current = x
     k = 0
@@ -81,6 +101,8 @@ def chain_runner(p: Process) -> int:
                     wall_s, cpu_s = time.perf_counter() - start, time.thread_time() - cpu
                     phone_s = padding.phone_time(cpu_s, wall_s) if threads == 1 else padding.pad(wall_s)
                     segment_ms.append(phone_s * 1e3)
+                    if saved_mj[k]:
+                        p.system.battery.draw_mj(-saved_mj[k])
                     if p.cancel.is_set():
                         return 130
     except BackendError as exc:

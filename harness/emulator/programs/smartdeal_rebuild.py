@@ -5,7 +5,9 @@
 Decodes the compact artifact (:mod:`models.smartdeal_artifact`: sparse power-of-two coefficients and
 float16 bases per layer, plus segment skeletons), rebuilds every kernel with the shift-and-add sum
 (:func:`models.smartdeal.reconstruct`), splices it into its segment file and checks the file's sha256, so
-what the runner then loads is bit for bit the exported segment. It prints on stdout::
+what the runner then loads is bit for bit the exported segment. Next to each file it writes
+``<file>.sdmeta`` (the SD kernels' float32 bytes and the compact bytes that replace them), from which
+``jointdnn_chain_runner`` charges the battery for the weight bytes actually read. It prints on stdout::
 
     segments: segment_000.tflite,segment_001.tflite
     artifact_bytes: 12345
@@ -19,12 +21,15 @@ time is padded by ``compute_slowdown`` like every other computation of this devi
 
 from __future__ import annotations
 
+import json
 import time
 
 from harness.emulator.process import Process
 from harness.emulator.programs.flags import Flag, FlagError, parse_flags
 
-__all__ = ["FLAGS", "smartdeal_rebuild"]
+__all__ = ["FLAGS", "SIDECAR", "smartdeal_rebuild"]
+
+SIDECAR = ".sdmeta"  # next to each rebuilt file: JSON {"dense_weight_bytes", "read_weight_bytes"}
 
 FLAGS = [
     Flag("artifact", str, "", "the SmartDeal artifact written by `jointdnn export --smartdeal`"),
@@ -36,7 +41,7 @@ def smartdeal_rebuild(p: Process) -> int:
     """Entry point of the builtin program."""
     from harness.devices.slowdown import ComputePadding
     from models.errors import BundleError
-    from models.smartdeal_artifact import rebuild_segments
+    from models.smartdeal_artifact import read_artifact, rebuild_segments
 
     try:
         values, _ = parse_flags(p.argv[1:], FLAGS)
@@ -47,8 +52,19 @@ def smartdeal_rebuild(p: Process) -> int:
     fs = p.system.fs
     try:
         data = fs.read_bytes(values["artifact"], p.cwd)
+        read_artifact(data)
     except OSError as exc:
         return p.fail(f"cannot read {exc.filename}: {exc.strerror}")
+    except BundleError as exc:
+        return p.fail(str(exc))
+    header, _ = read_artifact(data)
+    weight_bytes = {  # per rebuilt file: the SD kernels' float32 bytes and the compact bytes read instead
+        seg["file"]: {
+            "dense_weight_bytes": sum(4 * layer["out"] * layer["fan_in"] for layer in seg["layers"]),
+            "read_weight_bytes": sum(layer["payload"][1] for layer in seg["layers"]),
+        }
+        for seg in header["segments"]
+    }
     padding = ComputePadding(p.system.spec.compute_slowdown, sleep=p.cancel.wait)
     try:
         with p.system.battery.computing(1):
@@ -63,6 +79,7 @@ def smartdeal_rebuild(p: Process) -> int:
     try:
         for name, content in files.items():
             fs.write_bytes(f"{out_dir}/{name}", content, p.cwd)
+            fs.write_bytes(f"{out_dir}/{name}{SIDECAR}", json.dumps(weight_bytes[name]).encode(), p.cwd)
     except OSError as exc:
         return p.fail(f"cannot write {exc.filename}: {exc.strerror}")
     p.out(f"segments: {','.join(files)}\n")
