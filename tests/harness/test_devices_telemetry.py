@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.cli import main
 from harness.devices.adb import AdbDevice
 from harness.devices.telemetry import DeviceState, cool_down, parse_state, state_changes
 from harness.emulator import EmulatedDevice
@@ -248,3 +249,28 @@ def test_hot_phone_throttles_is_reported_and_the_cooldown_gate_waits(
     assert (rows["temp_c_start"] <= 45.0).all() and (rows["big_cpu_max_khz_start"] == 2400000).all()
     assert (rows["big_cpu_max_khz_end"] == 1200000).all()  # the unit itself then tripped it: reported
     assert rows["state_notes"].str.contains("max 2400000->1200000 kHz").all()
+
+
+def test_cli_cooldown_and_perfetto_flags(
+    emulated_device: EmulatedDevice,
+    bundle_factory: Callable[..., Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    bundle_factory("small_cnn", "fp32")  # warms the session's artifact cache for the CLI's export
+    args = [
+        "profile",
+        "small_cnn",
+        "--device",
+        emulated_device.serial,
+        "--runs",
+        "3",
+        "--energy-window",
+        "0.2",
+    ]
+    args += ["--bundle-dir", str(tmp_path / "bundles"), "--out", str(tmp_path / "out")]
+    assert main([*args, "--cooldown-temp", "99", "--cooldown-s", "5", "--perfetto"]) == 0
+    assert "measured" in capsys.readouterr().out
+    frame = read_profile(next((tmp_path / "out").glob("*/small_cnn-fp32.csv")))
+    assert (frame["cooldown_s"] >= 0).all() and (frame["temp_c_start"] <= 99).all()
+    assert (frame["energy_source"] == "battery").all()  # no perfetto on the emulated phone: fuel gauge
