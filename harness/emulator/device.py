@@ -32,6 +32,7 @@ from harness.devices.adb_server import adb_binary, adb_server_port
 from harness.emulator.android_commands import ANDROID_PROGRAMS
 from harness.emulator.battery import Battery
 from harness.emulator.commands import FILE_PROGRAMS
+from harness.emulator.perfetto_tool import PERFETTO_PROGRAMS
 from harness.emulator.programs import BUILTIN_PROGRAMS
 from harness.emulator.protocol import connect_banner
 from harness.emulator.services import make_resolver
@@ -107,7 +108,7 @@ class EmulatedDevice:
                 self.spec,
                 self.root_dir,
                 serial=serial_number(self.spec),
-                programs={**FILE_PROGRAMS, **ANDROID_PROGRAMS},
+                programs={**FILE_PROGRAMS, **ANDROID_PROGRAMS, **PERFETTO_PROGRAMS},
             )
             self.system.builtin_files.update(BUILTIN_PROGRAMS)
         banner = connect_banner(self.system.all_props())
@@ -149,6 +150,8 @@ class EmulatedDevice:
             self._registered = False
         atexit.unregister(self.stop)
         self.kill()
+        if self.system is not None:
+            self.system.shutdown()
         self.system = None
         if self._own_root and self.root_dir is not None:
             shutil.rmtree(self.root_dir, ignore_errors=True)
