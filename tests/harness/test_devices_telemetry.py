@@ -233,7 +233,8 @@ def test_hot_phone_throttles_is_reported_and_the_cooldown_gate_waits(
     assert hot_phone.battery.thermal.trips >= 1
     frame = read_profile(hot.csv_path)
     assert frame["throttled"].all()  # every unit ran under (or into) the thermal cap
-    assert (frame["big_cpu_max_khz_end"] == 1200000).all() and (frame["temp_c_end"] > 50).all()
+    assert (frame["big_cpu_max_khz_end"] == 1200000).all()
+    assert (frame["temp_c_end"] > 45).all()  # capped: above the 47 °C release point when the cap was read
     assert frame["state_notes"].str.contains("cpu4-7 ").all()
     assert len(hot.warnings) == len(frame) and any("kHz" in r.getMessage() for r in caplog.records)
 
