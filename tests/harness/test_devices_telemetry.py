@@ -200,8 +200,8 @@ def test_charger_plugged_in_makes_energy_nan_with_a_warning(
 def hot_phone() -> EmulatedDevice:
     """A phone with a tiny heat capacity and a low trip point: it throttles within ~0.1 s of compute.
 
-    Cooling back below the release point (47 °C) takes over a second, so the snapshot after a unit sees
-    the cap even on a loaded machine.
+    Cooling back to the release point (45 °C) takes ~2 s, so the snapshot after a unit sees the cap
+    even on a loaded machine (up to ~0.8 s late seen here).
     """
     spec = load_device("generic-phone").model_copy(
         update={
@@ -210,7 +210,7 @@ def hot_phone() -> EmulatedDevice:
             "thermal_resistance_c_per_w": 40.0,  # idle 43 °C, computing (1.95 W) towards 103 °C
             "thermal_capacitance_j_per_c": 0.025,  # tau = 1 s: trips in ~0.1 s, holds the cap ~1 s after
             "trip_c": 50.0,
-            "trip_hysteresis_c": 3.0,
+            "trip_hysteresis_c": 5.0,  # the cap lifts at 45 °C: the cooldown gate's target below
         }
     )
     with EmulatedDevice(spec) as device:
@@ -226,7 +226,7 @@ def test_hot_phone_throttles_is_reported_and_the_cooldown_gate_waits(
     bundle = bundle_factory("small_cnn", "fp32")
     device = AdbDevice(hot_phone.serial, energy_window_s=0.25)
     settings = ProfileSettings(
-        runs=5, warmup_min_secs=0.02, min_secs=0.2, whole_model=False, measure_energy=False
+        runs=5, warmup_min_secs=0.02, min_secs=0.3, whole_model=False, measure_energy=False
     )
     with caplog.at_level(logging.WARNING, logger="harness.profiling.job"):
         hot = profile_device(device, bundle, settings, out_root=tmp_path)
@@ -234,14 +234,14 @@ def test_hot_phone_throttles_is_reported_and_the_cooldown_gate_waits(
     frame = read_profile(hot.csv_path)
     assert frame["throttled"].all()  # every unit ran under (or into) the thermal cap
     assert (frame["big_cpu_max_khz_end"] == 1200000).all()
-    assert (frame["temp_c_end"] > 45).all()  # capped: above the 47 °C release point when the cap was read
+    assert (frame["temp_c_end"] > 44).all()  # capped: above the 45 °C release point when the cap was read
     assert frame["state_notes"].str.contains("cpu4-7 ").all()
     assert len(hot.warnings) == len(frame) and any("kHz" in r.getMessage() for r in caplog.records)
 
     gated = ProfileSettings(
         runs=5,
         warmup_min_secs=0.02,
-        min_secs=0.2,
+        min_secs=0.3,
         whole_model=False,
         measure_energy=False,
         force=True,
