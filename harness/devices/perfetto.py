@@ -18,6 +18,9 @@ host"). The trace is therefore parsed with the protobuf classes the same package
 (``perfetto.protos.perfetto.trace.perfetto_trace_pb2``): the packet fields ``battery`` and
 ``power_rails`` are all this module needs. Units and sign follow :mod:`harness.devices.battery`'s rule.
 
+The emulated device has a ``perfetto`` that records its battery model this way
+(:mod:`harness.emulator.perfetto_tool`), so the capture path is tested end to end; a real phone's is not.
+
 Which source measured a row is recorded: ``perfetto-rails`` (sum of every rail: SoC energy, not the
 screen or radio) or ``perfetto-battery`` (battery counters: the whole phone).
 """

@@ -10,9 +10,10 @@ bundled with adbutils (as :func:`adbutils.adb_path` picks it). Several devices w
 
 ``as_emulator=True`` instead presents it the way an Android Studio emulator (AVD) presents itself: it
 listens on a free adb port of the emulator range (odd ports 5555-5585, from the top, so real AVDs
-starting at 5554/5555 keep theirs) and does not ``adb connect``; the adb server finds it by its scan of
-that range (unless started with ``ADB_EMU=0``) and lists it as ``emulator-<port - 1>``, so ``adb -e``
-and ``-s emulator-NNNN`` reach it like an AVD.
+starting at 5554/5555 keep theirs), does not ``adb connect``, and announces itself to the adb server with
+``host:emulator:<port>`` as the emulator does (a server that starts later finds it by its start-up scan
+of that range, unless started with ``ADB_EMU=0``); the server lists it as ``emulator-<port - 1>``, so
+``adb -e`` and ``-s emulator-NNNN`` reach it like an AVD.
 """
 
 from __future__ import annotations
@@ -27,10 +28,11 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from harness.devices.adb_server import adb_binary
+from harness.devices.adb_server import adb_binary, adb_server_port
 from harness.emulator.android_commands import ANDROID_PROGRAMS
 from harness.emulator.battery import Battery
 from harness.emulator.commands import FILE_PROGRAMS
+from harness.emulator.perfetto_tool import PERFETTO_PROGRAMS
 from harness.emulator.programs import BUILTIN_PROGRAMS
 from harness.emulator.protocol import connect_banner
 from harness.emulator.services import make_resolver
@@ -106,7 +108,7 @@ class EmulatedDevice:
                 self.spec,
                 self.root_dir,
                 serial=serial_number(self.spec),
-                programs={**FILE_PROGRAMS, **ANDROID_PROGRAMS},
+                programs={**FILE_PROGRAMS, **ANDROID_PROGRAMS, **PERFETTO_PROGRAMS},
             )
             self.system.builtin_files.update(BUILTIN_PROGRAMS)
         banner = connect_banner(self.system.all_props())
@@ -148,6 +150,8 @@ class EmulatedDevice:
             self._registered = False
         atexit.unregister(self.stop)
         self.kill()
+        if self.system is not None:
+            self.system.shutdown()
         self.system = None
         if self._own_root and self.root_dir is not None:
             shutil.rmtree(self.root_dir, ignore_errors=True)
@@ -214,8 +218,19 @@ class EmulatedDevice:
         return output
 
     def _await_emulator_listing(self) -> None:
-        """Wait until the adb server's emulator scan has found this device (it scans about every second)."""
+        """Announce this device to the adb server as an emulator does, then wait until it is listed.
+
+        The adb server scans 5555-5585 only when it starts; an emulator that boots later announces
+        itself with the host request ``host:emulator:<adb port>`` (what Android Studio's emulator
+        sends), and the server then connects to that port.
+        """
         self._run_adb("start-server", check=False)
+        request = f"host:emulator:{self.port}".encode()
+        try:
+            with socket.create_connection(("127.0.0.1", adb_server_port()), timeout=5.0) as conn:
+                conn.sendall(f"{len(request):04x}".encode() + request)
+        except OSError as exc:
+            raise DeviceError(f"cannot reach the adb server on port {adb_server_port()}: {exc}") from None
         deadline = time.monotonic() + _ADB_TIMEOUT_S
         state = ""
         while time.monotonic() < deadline:
@@ -224,8 +239,8 @@ class EmulatedDevice:
                 return
             time.sleep(0.2)
         raise DeviceError(
-            f"the adb server did not list the emulated device as {self.serial} (state: {state!r}); "
-            "is it running with ADB_EMU=0, which turns the emulator scan off?"
+            f"the adb server did not list the emulated device as {self.serial} (state: {state!r}) after "
+            "its host:emulator announcement"
         )
 
     def _adb_connect(self) -> None:

@@ -2,7 +2,7 @@
 
 Device paths are POSIX paths (``/data/local/tmp/x.tflite``); each maps to ``<root>/data/local/tmp/x.tflite``
 on the host after lexical normalisation, so ``..`` can never leave the image. Like an unrooted phone's
-``shell`` user, only ``/data/local/tmp`` and ``/sdcard`` (and ``/storage``) are writable; ``/sys``,
+``shell`` user, only ``/data/local/tmp`` and ``/sdcard`` (and ``/storage``, and ``/data/misc/perfetto-traces`` for traces) are writable; ``/sys``,
 ``/proc`` and ``/system`` are read-only.
 
 Virtual files (the battery's sysfs nodes) have a placeholder on disk, so ``ls`` and ``stat`` see them,
@@ -24,7 +24,7 @@ from typing import BinaryIO
 
 __all__ = ["BUILTIN_MARKER", "WRITABLE_ROOTS", "DeviceFilesystem", "builtin_program_name"]
 
-WRITABLE_ROOTS = ("/data/local/tmp", "/sdcard", "/storage")
+WRITABLE_ROOTS = ("/data/local/tmp", "/sdcard", "/storage", "/data/misc/perfetto-traces")
 DEV_NULL = "/dev/null"
 # First bytes of the files that stand for the device's builtin programs (benchmark_model, ...).
 BUILTIN_MARKER = b"#!jointdnn-builtin "

@@ -12,7 +12,9 @@ a charger really feeds the battery.
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,6 +32,8 @@ __all__ = [
     "AndroidSystem",
     "system_properties",
 ]
+
+log = logging.getLogger(__name__)
 
 BATTERY_SYSFS = "/sys/class/power_supply/battery"
 CPU_SYSFS = "/sys/devices/system/cpu"
@@ -92,6 +96,8 @@ class AndroidSystem:
         self._processes: dict[int, list[str]] = {}  # pid -> argv of the programs running now
         self._next_pid = 1000
         self._proc_lock = threading.Lock()
+        self._daemons: dict[int, threading.Event] = {}  # pid -> stop event of a background program
+        self._boot_s = time.monotonic()  # CLOCK_BOOTTIME zero (/proc/uptime, perfetto timestamps)
         self.largest_output_write = 0  # bytes: the biggest single write of program output to an adb stream
         self._install_image()
 
@@ -108,6 +114,53 @@ class AndroidSystem:
         finally:
             with self._proc_lock:
                 self._processes.pop(pid, None)
+
+    def start_daemon(self, argv: list[str], run: Callable[[threading.Event], None]) -> int:
+        """Run ``run(stop)`` in the background (``perfetto --background``); returns its pid.
+
+        It stays in the process table until ``run`` returns; :meth:`stop_daemon` sets ``stop``.
+        """
+        stop = threading.Event()
+        with self._proc_lock:
+            pid = self._next_pid
+            self._next_pid += 1
+            self._processes[pid] = list(argv)
+            self._daemons[pid] = stop
+
+        def main() -> None:
+            try:
+                run(stop)
+            except Exception:  # a broken daemon must not take the device down
+                log.exception("background program %s crashed", argv[0])
+            finally:
+                with self._proc_lock:
+                    self._processes.pop(pid, None)
+                    self._daemons.pop(pid, None)
+
+        threading.Thread(target=main, name=f"emulated-{argv[0]}-{pid}", daemon=True).start()
+        return pid
+
+    def daemon_alive(self, pid: int) -> bool:
+        with self._proc_lock:
+            return pid in self._daemons
+
+    def stop_daemon(self, pid: int) -> None:
+        """SIGTERM for a background program: it finishes its work (a trace file) and exits."""
+        with self._proc_lock:
+            stop = self._daemons.get(pid)
+        if stop is not None:
+            stop.set()
+
+    def shutdown(self) -> None:
+        """Stop every background program (the device is going away)."""
+        with self._proc_lock:
+            stops = list(self._daemons.values())
+        for stop in stops:
+            stop.set()
+
+    def uptime_s(self) -> float:
+        """Seconds since the device started (CLOCK_BOOTTIME)."""
+        return time.monotonic() - self._boot_s
 
     def processes(self) -> dict[int, list[str]]:
         """pid -> argv of every program running now."""
@@ -138,7 +191,16 @@ class AndroidSystem:
     # --- image --------------------------------------------------------------------------------------
     def _install_image(self) -> None:
         root = self.fs.root
-        for folder in ("data/local/tmp", "sdcard", "storage/emulated", "system/bin", "dev", "proc", "vendor"):
+        for folder in (
+            "data/local/tmp",
+            "data/misc/perfetto-traces",
+            "sdcard",
+            "storage/emulated",
+            "system/bin",
+            "dev",
+            "proc",
+            "vendor",
+        ):
             (root / folder).mkdir(parents=True, exist_ok=True)
         (root / "dev" / "null").touch()
         for path, name in BUILTIN_FILES.items():
@@ -152,6 +214,7 @@ class AndroidSystem:
             self.fs.add_virtual(f"{BATTERY_SYSFS}/{name}", read)
         self.fs.add_virtual("/proc/cpuinfo", lambda: self._cpuinfo().encode())
         self.fs.add_virtual("/proc/meminfo", lambda: _MEMINFO.encode())
+        self.fs.add_virtual("/proc/uptime", lambda: f"{self.uptime_s():.2f} 0.00\n".encode())
         self._install_cpufreq_and_thermal()
         self.fs.add_virtual("/sys/devices/system/cpu/possible", self._cpu_range)
         self.fs.add_virtual("/sys/devices/system/cpu/online", self._cpu_range)

@@ -110,19 +110,44 @@ def test_trace_without_power_data_gives_no_energy() -> None:
     assert window_excess_mw(parse_power_trace(builder.serialize()), (0, S), (S, 2 * S)) is None
 
 
+def _first_segment(device: AdbDevice, bundle: Path) -> str:
+    return device.push_bundle(bundle).path(read_manifest(bundle).segments[0].file)
+
+
+ENERGY = BenchmarkSettings(runs=5, warmup_min_secs=0.02, measure_energy=True)
+
+
+def test_perfetto_rails_on_the_emulated_device_match_its_battery_model(
+    emulated_device: EmulatedDevice, bundle_factory: Callable[..., Path]
+) -> None:
+    """The whole capture path (config on stdin, --background, uptime window, kill, pull, parse)."""
+    bundle = bundle_factory("small_cnn", "fp32")
+    device = AdbDevice(emulated_device.serial, energy_window_s=1.0, perfetto=True)
+    segment = _first_segment(device, bundle)
+    battery = emulated_device.battery
+    before = battery.energy_mj(above_idle=True)
+    stats = device.benchmark(segment, ENERGY)
+    spent_mj = battery.energy_mj(above_idle=True) - before  # the model's compute energy of the call
+    assert device.perfetto and device.last_energy_source == "perfetto-rails"
+    inferences = stats.count + (stats.warmup_count or ENERGY.warmup_runs)
+    assert stats.energy_mj * inferences == pytest.approx(spent_mj, rel=0.15)  # 100 ms rail samples
+    assert device.shell(["ls", "/data/misc/perfetto-traces/jointdnn-power.pftrace"]).exit_code != 0
+
+
 def test_device_without_perfetto_falls_back_to_the_fuel_gauge(
     emulated_device: EmulatedDevice,
     bundle_factory: Callable[..., Path],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """The emulated phone has no perfetto binary (its trace could only restate the battery model)."""
     bundle = bundle_factory("small_cnn", "fp32")
     device = AdbDevice(emulated_device.serial, energy_window_s=0.25, perfetto=True)
-    push = device.push_bundle(bundle)
-    segment = push.path(read_manifest(bundle).segments[0].file)
-    with caplog.at_level(logging.WARNING, logger="harness.devices.adb"):
-        stats = device.benchmark(
-            segment, BenchmarkSettings(runs=5, warmup_min_secs=0.02, measure_energy=True)
-        )
+    segment = _first_segment(device, bundle)
+    programs = emulated_device._system().programs
+    perfetto = programs.pop("perfetto")  # a phone without the perfetto binary
+    try:
+        with caplog.at_level(logging.WARNING, logger="harness.devices.adb"):
+            stats = device.benchmark(segment, ENERGY)
+    finally:
+        programs["perfetto"] = perfetto
     assert any("no Perfetto power data (perfetto did not start" in r.getMessage() for r in caplog.records)
     assert not device.perfetto and device.last_energy_source == "battery" and stats.energy_mj > 0

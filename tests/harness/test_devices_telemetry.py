@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.cli import main
 from harness.devices.adb import AdbDevice
 from harness.devices.telemetry import DeviceState, cool_down, parse_state, state_changes
 from harness.emulator import EmulatedDevice
@@ -197,15 +198,19 @@ def test_charger_plugged_in_makes_energy_nan_with_a_warning(
 
 @pytest.fixture
 def hot_phone() -> EmulatedDevice:
-    """A phone with a tiny heat capacity and a low trip point: it throttles within ~0.1 s of compute."""
+    """A phone with a tiny heat capacity and a low trip point: it throttles within ~0.1 s of compute.
+
+    Cooling back to the release point (45 °C) takes ~2 s, so the snapshot after a unit sees the cap
+    even on a loaded machine (up to ~0.8 s late seen here).
+    """
     spec = load_device("generic-phone").model_copy(
         update={
             "name": "hot-phone",
             "compute_slowdown": 1.0,
             "thermal_resistance_c_per_w": 40.0,  # idle 43 °C, computing (1.95 W) towards 103 °C
-            "thermal_capacitance_j_per_c": 0.005,  # tau = 0.2 s
+            "thermal_capacitance_j_per_c": 0.025,  # tau = 1 s: trips in ~0.1 s, holds the cap ~1 s after
             "trip_c": 50.0,
-            "trip_hysteresis_c": 3.0,
+            "trip_hysteresis_c": 5.0,  # the cap lifts at 45 °C: the cooldown gate's target below
         }
     )
     with EmulatedDevice(spec) as device:
@@ -221,21 +226,22 @@ def test_hot_phone_throttles_is_reported_and_the_cooldown_gate_waits(
     bundle = bundle_factory("small_cnn", "fp32")
     device = AdbDevice(hot_phone.serial, energy_window_s=0.25)
     settings = ProfileSettings(
-        runs=5, warmup_min_secs=0.02, min_secs=0.2, whole_model=False, measure_energy=False
+        runs=5, warmup_min_secs=0.02, min_secs=0.3, whole_model=False, measure_energy=False
     )
     with caplog.at_level(logging.WARNING, logger="harness.profiling.job"):
         hot = profile_device(device, bundle, settings, out_root=tmp_path)
     assert hot_phone.battery.thermal.trips >= 1
     frame = read_profile(hot.csv_path)
     assert frame["throttled"].all()  # every unit ran under (or into) the thermal cap
-    assert (frame["big_cpu_max_khz_end"] == 1200000).all() and (frame["temp_c_end"] > 50).all()
+    assert (frame["big_cpu_max_khz_end"] == 1200000).all()
+    assert (frame["temp_c_end"] > 44).all()  # capped: above the 45 °C release point when the cap was read
     assert frame["state_notes"].str.contains("cpu4-7 ").all()
     assert len(hot.warnings) == len(frame) and any("kHz" in r.getMessage() for r in caplog.records)
 
     gated = ProfileSettings(
         runs=5,
         warmup_min_secs=0.02,
-        min_secs=0.2,
+        min_secs=0.3,
         whole_model=False,
         measure_energy=False,
         force=True,
@@ -248,3 +254,28 @@ def test_hot_phone_throttles_is_reported_and_the_cooldown_gate_waits(
     assert (rows["temp_c_start"] <= 45.0).all() and (rows["big_cpu_max_khz_start"] == 2400000).all()
     assert (rows["big_cpu_max_khz_end"] == 1200000).all()  # the unit itself then tripped it: reported
     assert rows["state_notes"].str.contains("max 2400000->1200000 kHz").all()
+
+
+def test_cli_cooldown_and_perfetto_flags(
+    emulated_device: EmulatedDevice,
+    bundle_factory: Callable[..., Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    bundle_factory("small_cnn", "fp32")  # warms the session's artifact cache for the CLI's export
+    args = [
+        "profile",
+        "small_cnn",
+        "--device",
+        emulated_device.serial,
+        "--runs",
+        "3",
+        "--energy-window",
+        "0.2",
+    ]
+    args += ["--bundle-dir", str(tmp_path / "bundles"), "--out", str(tmp_path / "out")]
+    assert main([*args, "--cooldown-temp", "99", "--cooldown-s", "5", "--perfetto"]) == 0
+    assert "measured" in capsys.readouterr().out
+    frame = read_profile(next((tmp_path / "out").glob("*/small_cnn-fp32.csv")))
+    assert (frame["cooldown_s"] >= 0).all() and (frame["temp_c_start"] <= 99).all()
+    assert (frame["energy_source"] == "perfetto-rails").all()
