@@ -121,6 +121,7 @@ class DeviceSpec(BaseModel):
     def clusters(self) -> list[CpuClusterSpec]:
         """The CPU clusters, in cpu order (one default cluster when the spec names none)."""
         return self.cpu_clusters or [CpuClusterSpec(cpus=self.cpu_count, min_khz=300_000, max_khz=2_400_000)]
+
     # Energy of reading one byte of weights from DRAM (pJ/byte); 0 = not modelled. The planner charges
     # every mobile segment weight bytes x this per pass (models.smartdeal makes the bytes fewer).
     dram_pj_per_byte: float = Field(default=0.0, ge=0)

@@ -49,13 +49,14 @@ from harness.links.trace import LinkConditions, LinkTrace, TraceReplay, load_tra
 from harness.planner import PlanningProblem
 from harness.reports.schema import DecisionRow, columns, values_from
 from harness.runner.bundles import ensure_bundle
-from harness.runner.calibration import Calibration, calibrate_compute, calibrate_request_overhead
+from harness.runner.calibration import Calibration, calibrate_request_overhead
 from harness.runner.devices import open_device
 from harness.runner.execute import ScheduleExecutor
+from harness.runner.inputs import prepare_inputs
 from harness.runner.observer import NullObserver, RunObserver
 from harness.runner.planning import planning_problem
 from harness.runner.profile_sources import ensure_cloud_profile, ensure_mobile_profile
-from harness.runner.reference import check_output, reference_output
+from harness.runner.reference import check_output
 from harness.runner.run import RunConfig
 from harness.runner.session import Exchange, LinkSession, open_link_session
 from harness.runner.stages import stages_from_label
@@ -165,11 +166,13 @@ class _WatchedSession(LinkSession):
 
     beliefs: _Beliefs | None = None
 
-    def exchange(self, x: np.ndarray, *, from_segment: int, to_segment: int) -> Exchange:
+    def exchange(
+        self, x: np.ndarray, *, from_segment: int, to_segment: int, jpeg: bytes | None = None
+    ) -> Exchange:
         assert self.beliefs is not None
         self.beliefs.in_flight = True
         try:
-            return super().exchange(x, from_segment=from_segment, to_segment=to_segment)
+            return super().exchange(x, from_segment=from_segment, to_segment=to_segment, jpeg=jpeg)
         finally:
             self.beliefs.in_flight = False
 
@@ -433,8 +436,8 @@ def run_adaptive(config: AdaptiveRunConfig, observer: RunObserver | None = None)
     started = time.time()
     observer.phase(f"bundle {run.model} ({run.quant})")
     bundle_dir, manifest = ensure_bundle(run.model, run.quant, run.bundles_dir, observer=observer)
-    x = np.random.default_rng(run.seed).random(manifest.input.shape, dtype=np.float32)
-    reference = reference_output(bundle_dir, manifest, x)
+    photo = prepare_inputs(bundle_dir, manifest)[0]  # a real photo, as `jointdnn run` uses
+    x, reference = photo.x, photo.reference
     rows: list[DecisionRow] = []
     meta: dict[str, Any] = {}
     with open_device(run.device, power) as device:
@@ -457,11 +460,11 @@ def run_adaptive(config: AdaptiveRunConfig, observer: RunObserver | None = None)
             n = manifest.num_segments
             for warm in ("C" * n, "M" * n):
                 executor.run(stages_from_label(warm), x)
-            raw = planning_problem(
-                mobile_csv, cloud_csv, link, power, Calibration(request_overhead_ms=overhead_ms)
+            up_burst, down_burst = session.shaped.burst_bytes
+            # planned from the profiles and the link measurement only: no rescaling on executions
+            calibration = Calibration(
+                request_overhead_ms=overhead_ms, up_burst_bytes=up_burst, down_burst_bytes=down_burst
             )
-            scales = calibrate_compute(executor, x, raw)
-            calibration = Calibration(*scales, overhead_ms)
             problem = planning_problem(mobile_csv, cloud_csv, link, power, calibration)
             policies = config.policies
             if "static:planned" in policies:

@@ -321,50 +321,46 @@ def demo_command(
     bandwidth sweep; every regime (mobile-only, split, cloud-only with a JPEG upload) shows up."""
     import tempfile
 
-    from harness.devices.adb_server import adb_server_port, kill_adb_server, port_open
+    from harness.devices.adb_server import stop_adb_server_we_start
     from harness.emulator import EmulatedDevice
     from harness.runner.bundles import ensure_butterfly_bundle
     from harness.runner.run import RunConfig, run_experiment
 
     mbps = _mbps_list(sweep)
-    adb_port = adb_server_port()  # $ANDROID_ADB_SERVER_PORT, else 5037
-    started_adb = not port_open(adb_port)
     run_dirs: list[Path] = []
     timings: list[tuple[str, float]] = []  # (part, seconds)
     began = time.monotonic()
     bundles_dir = Path("bundles")
-    try:
-        with (
-            EmulatedDevice(device_profile) as emulated,
-            _progress() as observer,
-            tempfile.TemporaryDirectory() as tmp,
-        ):
-            observer.phase(f"emulated Android device ({device_profile}) at {emulated.serial}")
+    # the adb server that the emulated device's registration starts (if none ran) stops at the end
+    with (
+        stop_adb_server_we_start(),
+        EmulatedDevice(device_profile) as emulated,
+        _progress() as observer,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        observer.phase(f"emulated Android device ({device_profile}) at {emulated.serial}")
 
-            def model_path(name: str) -> str:
-                if name != BUTTERFLY_DEMO:
-                    return name
-                return str(ensure_butterfly_bundle(_demo_butterfly(), "int8", bundles_dir, observer=observer))
+        def model_path(name: str) -> str:
+            if name != BUTTERFLY_DEMO:
+                return name
+            return str(ensure_butterfly_bundle(_demo_butterfly(), "int8", bundles_dir, observer=observer))
 
-            def run(name: str, link_names: list[str], **extra: object) -> None:
-                t0 = time.monotonic()
-                config = RunConfig(
-                    model=model_path(name), device=emulated.serial, links=link_names, repeats=repeats,
-                    out_dir=out, bundles_dir=bundles_dir, device_profile=device_profile, profile_runs=5,
-                    note=DEMO_NOTE if name == BUTTERFLY_DEMO else "", **extra,  # type: ignore[arg-type]
-                )  # fmt: skip
-                run_dirs.append(run_experiment(config, observer).run_dir)
-                timings.append((f"{name} over {len(link_names)} links", time.monotonic() - t0))
+        def run(name: str, link_names: list[str], **extra: object) -> None:
+            t0 = time.monotonic()
+            config = RunConfig(
+                model=model_path(name), device=emulated.serial, links=link_names, repeats=repeats,
+                out_dir=out, bundles_dir=bundles_dir, device_profile=device_profile, profile_runs=5,
+                note=DEMO_NOTE if name == BUTTERFLY_DEMO else "", **extra,  # type: ignore[arg-type]
+            )  # fmt: skip
+            run_dirs.append(run_experiment(config, observer).run_dir)
+            timings.append((f"{name} over {len(link_names)} links", time.monotonic() - t0))
 
-            for model in _split(models, "models"):
-                run(model, _split(links, "links"))
-            if mbps:
-                sweep_links = _sweep_links("4g", mbps, Path(tmp))
-                run(sweep_model, sweep_links, objectives=["latency"],
-                    measure_kinds=("jointdnn", "mobile_only", "cloud_only_jpeg", "best_single_cut"))  # fmt: skip
-    finally:
-        if started_adb:  # we started the adb server: stop it again
-            kill_adb_server(adb_port)
+        for model in _split(models, "models"):
+            run(model, _split(links, "links"))
+        if mbps:
+            sweep_links = _sweep_links("4g", mbps, Path(tmp))
+            run(sweep_model, sweep_links, objectives=["latency"],
+                measure_kinds=("jointdnn", "mobile_only", "cloud_only_jpeg", "best_single_cut"))  # fmt: skip
     for run_dir in run_dirs:
         _print_summary(run_dir)
     _print_regimes(run_dirs)

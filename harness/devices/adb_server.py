@@ -24,6 +24,7 @@ __all__ = [
     "kill_adb_server",
     "port_open",
     "private_adb_server",
+    "stop_adb_server_we_start",
 ]
 
 ADB_PORT_ENV = "ANDROID_ADB_SERVER_PORT"
@@ -93,3 +94,19 @@ def private_adb_server() -> Iterator[int]:
             os.environ.pop(ADB_PORT_ENV, None)
         else:
             os.environ[ADB_PORT_ENV] = previous
+
+
+@contextmanager
+def stop_adb_server_we_start() -> Iterator[int]:
+    """For a block that may start the adb server (``adb connect`` of an emulated device): if none was
+    listening on the port adb uses before the block, stop the one that is there after it.
+
+    Yields the port. A server the user already had running is left alone.
+    """
+    port = adb_server_port()
+    started_here = not port_open(port)
+    try:
+        yield port
+    finally:
+        if started_here:
+            kill_adb_server(port)

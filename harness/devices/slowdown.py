@@ -46,6 +46,7 @@ class ComputePadding:
         """The slowdown now (>= 1)."""
         value = self._slowdown() if callable(self._slowdown) else self._slowdown
         return max(1.0, float(value))
+
     def phone_time(self, cpu_s: float, wall_s: float) -> float:
         """The emulated phone's time (s) of an invocation that used ``cpu_s`` of its thread's CPU.
 

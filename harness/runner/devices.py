@@ -18,6 +18,7 @@ def open_device(spec: str, power: DeviceSpec) -> Iterator[Device]:
     ``spec``: ``local`` — the host runs the device segments in-process (LiteRT) with ``power`` as the
     energy model; ``emulated`` — a fresh emulated Android device registered with the adb server;
     anything else — the serial of an adb device (phone, Android Studio emulator, ``host:port``).
+    An adb server that the emulated device's registration started is stopped again afterwards.
     """
     if spec == "local":
         from harness.devices.local import LocalDevice
@@ -27,9 +28,10 @@ def open_device(spec: str, power: DeviceSpec) -> Iterator[Device]:
     from harness.devices.adb import AdbDevice
 
     if spec == "emulated":
+        from harness.devices.adb_server import stop_adb_server_we_start
         from harness.emulator import EmulatedDevice
 
-        with EmulatedDevice(spec=power.name) as emulated:
+        with stop_adb_server_we_start(), EmulatedDevice(spec=power.name) as emulated:
             device = AdbDevice(emulated.serial, power_spec=power)
             try:
                 yield device
