@@ -18,7 +18,9 @@ from harness.profiling import ProfileSettings, profile_device
 from harness.specs import load_device
 from models.profile_rows import read_profile
 
-QUICK = ProfileSettings(runs=5, warmup_min_secs=0.02)
+QUICK = ProfileSettings(
+    runs=5, warmup_min_secs=0.02, backward=False
+)  # forward only: telemetry is the subject
 
 # What `grep '' ...` prints on a phone with three clusters (captured layout; values made up):
 # millidegree zones, a zone in whole degrees, a zone that refused the read (absent), usb online.
@@ -150,7 +152,7 @@ def test_profile_rows_carry_plausible_device_state(
 ) -> None:
     bundle = bundle_factory("small_cnn", "fp32")
     device = AdbDevice(emulated_device.serial, energy_window_s=0.25)
-    settings = ProfileSettings(runs=5, warmup_min_secs=0.02, taskset_mask="f0")
+    settings = ProfileSettings(runs=5, warmup_min_secs=0.02, taskset_mask="f0", backward=False)
     result = profile_device(device, bundle, settings, out_root=tmp_path)
     frame = read_profile(result.csv_path)
     assert (frame["energy_source"] == "battery").all() and (frame["energy_mj"] > 0).all()
@@ -165,7 +167,7 @@ def test_profile_rows_carry_plausible_device_state(
     assert ((frame["temp_c_start"] > 25) & (frame["temp_c_end"] < 85)).all()
     assert frame["thermal_zones_c"].str.match(r"^cpu-thermal:\d+\.\d;battery:\d+\.\d$").all()
     assert (frame["battery_status"] == "Discharging").all() and not frame["charging"].any()
-    assert not frame["throttled"].any() and frame["state_notes"].isna().all()
+    assert not frame["throttled"].any() and (frame["state_notes"] == "").all()
     assert (frame["taskset_mask"] == "f0").all()
     assert frame["runner_binary"].str.match(r"^sha256:[0-9a-f]{16}$").all()
     assert frame["runner_command"].str.startswith("taskset f0 /data/local/tmp/benchmark_model --graph=").all()
@@ -189,7 +191,7 @@ def test_charger_plugged_in_makes_energy_nan_with_a_warning(
     frame = read_profile(result.csv_path)
     assert frame["energy_mj"].isna().all() and frame["power_mw"].isna().all()
     assert frame["charging"].all() and (frame["battery_status"] == "Charging").all()
-    assert frame["energy_source"].isna().all()  # no valid source
+    assert (frame["energy_source"] == "").all()  # no valid source
     assert frame["latency_ms_median"].notna().all()  # timings are still recorded
     assert len(result.warnings) == len(frame)
     assert all("energy recorded as NaN" in warning for warning in result.warnings)
@@ -226,7 +228,7 @@ def test_hot_phone_throttles_is_reported_and_the_cooldown_gate_waits(
     bundle = bundle_factory("small_cnn", "fp32")
     device = AdbDevice(hot_phone.serial, energy_window_s=0.25)
     settings = ProfileSettings(
-        runs=5, warmup_min_secs=0.02, min_secs=0.3, whole_model=False, measure_energy=False
+        backward=False, runs=5, warmup_min_secs=0.02, min_secs=0.3, whole_model=False, measure_energy=False
     )
     with caplog.at_level(logging.WARNING, logger="harness.profiling.job"):
         hot = profile_device(device, bundle, settings, out_root=tmp_path)
@@ -239,6 +241,7 @@ def test_hot_phone_throttles_is_reported_and_the_cooldown_gate_waits(
     assert len(hot.warnings) == len(frame) and any("kHz" in r.getMessage() for r in caplog.records)
 
     gated = ProfileSettings(
+        backward=False,
         runs=5,
         warmup_min_secs=0.02,
         min_secs=0.3,

@@ -18,10 +18,8 @@ all equal prints ``count=N curr=X`` only (the real ``Stat`` does the same). Whil
 device's battery sees the profile's compute power (idle + active), except during ``--run_delay`` sleeps.
 
 The device profile's ``compute_slowdown`` emulates a phone slower than the host: every invoke's measured
-time is the phone's own clock, ``slowdown`` x the invoke's CPU time on one thread (a loaded host queues
-the thread but does not make it use more CPU), and the call is made to last that long by sleeping (battery
-still drawing compute power); with several threads the wall time ``t`` is padded to ``slowdown * t``. These
-are the times the log reports (see :mod:`harness.devices.slowdown`), as the chain runner does.
+time ``t`` is padded to ``slowdown * t`` by sleeping (battery still drawing compute power), and the padded
+times are what the log reports (see :mod:`harness.devices.slowdown`).
 
 Per-operator profiling (``--enable_op_profiling=true``) is accepted but cannot be reproduced: LiteRT's
 Python API exposes no op profiler; the tool says so in its log instead of inventing numbers.
@@ -428,22 +426,10 @@ def benchmark_model(p: Process) -> int:
     )
     listener = _ToolListener(p, threads)
     padding = ComputePadding(p.system.battery.compute_slowdown, sleep=p.cancel.wait)
-    cpu_s = [0.0]  # the last invoke's CPU time on this thread (s)
-
-    def invoke() -> None:
-        start = time.thread_time()
-        runner.invoke()
-        cpu_s[0] = time.thread_time() - start
-
-    def pad(wall_s: float) -> float:
-        """The phone's time of the last invoke: its own clock (slowdown x CPU time) on one thread,
-        as the chain runner reports it, so a loaded host does not inflate it; padded wall time otherwise."""
-        return padding.phone_time(cpu_s[0], wall_s) if threads == 1 else padding.pad(wall_s)
-
     run_loop(
-        invoke,
+        runner.invoke,
         settings,
-        pad=pad,
+        pad=padding.pad,
         sleep=listener.delay,
         cancelled=p.cancel.is_set,
         listener=listener,
