@@ -74,13 +74,15 @@ def test_adaptive_run_writes_decisions_and_timeline(small_bundle: Path, tmp_path
 
 
 def _processes_with(marker: str) -> list[str]:
-    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True, check=True).stdout
-    return [line for line in out.splitlines() if marker in line and "ps -eo" not in line]
+    out = subprocess.run(["ps", "-ww", "-eo", "pid,args"], capture_output=True, text=True, check=True).stdout
+    return [line for line in out.splitlines() if marker in line and "ps -ww -eo" not in line]
 
 
 def _children(pid: int) -> dict[int, str]:
     """Direct children of ``pid``: their command lines by pid."""
-    out = subprocess.run(["ps", "-eo", "pid,ppid,args"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["ps", "-ww", "-eo", "pid,ppid,args"], capture_output=True, text=True, check=True
+    ).stdout
     rows = [line.split(None, 2) for line in out.splitlines()[1:]]
     return {int(row[0]): row[2] if len(row) > 2 else "" for row in rows if int(row[1]) == pid}
 
