@@ -16,7 +16,6 @@ import os
 from dataclasses import MISSING, asdict, dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
@@ -217,12 +216,11 @@ def read_profile(path: Path) -> pd.DataFrame:
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if missing:
         raise ProfileError(f"profile {path} lacks columns {', '.join(missing)}")
-    defaults: dict[str, Any] = {f.name: f.default for f in fields(ProfileRow)}
     for column in COLUMNS:
         if column not in frame.columns:
-            frame[column] = defaults[column]
-        elif isinstance(defaults[column], str):
-            frame[column] = frame[column].fillna(defaults[column]).astype(str)
+            frame[column] = _FILL[column]  # required columns were checked above
+        elif isinstance(_FILL.get(column), str):
+            frame[column] = frame[column].fillna(_FILL[column]).astype(str)
     return frame
 
 

@@ -7,11 +7,10 @@ from typing import Annotated
 
 import typer
 
+from harness.cli.butterfly_cmd import load_study_inputs
 from models.errors import UsageError
 
 __all__ = ["parse_thresholds", "register"]
-
-EXTRA_MODELS = ("small_resnet",)  # base models beyond the zoo, built by models.small_resnet
 
 
 def parse_thresholds(text: str) -> list[float]:
@@ -69,20 +68,10 @@ def smartdeal(
     if epochs < 0 or base_epochs < 0:
         raise UsageError("--epochs and --base-epochs must be >= 0")
     console = Console(stderr=True)
-    from models.datasets import load_dataset
     from models.smartdeal_study import run_study, write_study
     from models.training import TrainConfig
 
-    if model in EXTRA_MODELS:
-        from models.small_resnet import build_small_resnet
-
-        base = build_small_resnet(seed=seed)
-    else:
-        from models.zoo import load_model
-
-        base = load_model(model, seed=seed)
-    h, w = (int(d) for d in base.inputs[0].shape[1:3])
-    data = load_dataset(dataset, image_size=(h, w), seed=seed)
+    base, data = load_study_inputs(model, dataset, seed)
     with console.status("smartdeal study") as status:
         rows = run_study(
             base,
