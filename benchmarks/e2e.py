@@ -79,13 +79,15 @@ def accuracy(plans: pd.DataFrame, measurements: pd.DataFrame, links: pd.DataFram
 
 
 def _compact(schedule: str) -> str:
+    """``MMMCC+jpeg`` -> ``M3C2+jpeg``: run lengths of the locations, the input-codec suffix kept."""
+    schedule, plus, codec = schedule.partition("+")
     out: list[list[object]] = []
     for letter in schedule:
         if out and out[-1][0] == letter:
             out[-1][1] = int(out[-1][1]) + 1  # type: ignore[call-overload]
         else:
             out.append([letter, 1])
-    return "".join(f"{a}{b}" for a, b in out)
+    return "".join(f"{a}{b}" for a, b in out) + plus + codec
 
 
 def print_table(model: str, run_dir: Path, table: pd.DataFrame) -> None:

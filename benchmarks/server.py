@@ -244,15 +244,18 @@ class _Side:
         self.probe: _RawHttp | None = None  # the load generator of the last run, if over HTTP
         self.results: dict[str, _Result] = {}
         self.cpu_s: dict[str, float] = {}
+        self.client_cpu_s: dict[str, float] = {}  # this process's CPU: the load generator's
         self.compute_ms: dict[str, list[float]] = {}  # Server-Timing compute (wall, ms)
         self.requests: dict[str, int] = {}
 
     def measure(self, case: str, x: np.ndarray, k: int, conc: int, n: int) -> None:
         result = self.results.setdefault(case, _Result())
         s0 = _cpu_s(self.pid) if self.pid else time.process_time()  # in-process: this process's CPU
+        c0 = time.process_time()
         result.add(*self.run(x, k, conc, n))
         used = (_cpu_s(self.pid) if self.pid else time.process_time()) - s0
         self.cpu_s[case] = self.cpu_s.get(case, 0.0) + used
+        self.client_cpu_s[case] = self.client_cpu_s.get(case, 0.0) + time.process_time() - c0
         self.requests[case] = self.requests.get(case, 0) + n + max(3, conc)  # measured + warm-up
         if self.probe is not None:
             self.compute_ms.setdefault(case, []).extend(self.probe.compute_ms)
@@ -261,6 +264,10 @@ class _Side:
     def cpu_ms_per_request(self, case: str) -> float:
         """CPU per request (ms): of the server process, or of this process for the in-process side."""
         return self.cpu_s[case] / self.requests[case] * 1e3
+
+    def client_cpu_ms_per_request(self, case: str) -> float:
+        """The load generator's CPU per request (ms; the in-process side's own CPU for that side)."""
+        return self.client_cpu_s[case] / self.requests[case] * 1e3
 
 
 class _HttpSide(_Side):
@@ -364,7 +371,7 @@ def bench(root: Path, quant: str, pool_size: int, n: int, baseline_src: Path | N
                         case, local_x if side.label == "in-process" else body_x, start, conc, n // rounds
                     )
         out.append("  case       | side        p50 ms   p99 ms    inf/s | p50 +ms vs in-proc | thr ÷ in-proc | "
-                   "CPU ms/req | outside compute | compute p50 (Server-Timing)")  # fmt: skip
+                   "CPU ms/req | outside compute | compute p50 (Server-Timing) | load gen CPU ms/req")  # fmt: skip
         for case, *_rest in cases:
             ip50, ip99, ithr = sides[0].results[case].stats()
             icpu = sides[0].cpu_ms_per_request(case)
@@ -376,7 +383,8 @@ def bench(root: Path, quant: str, pool_size: int, n: int, baseline_src: Path | N
                 cpu = side.cpu_ms_per_request(case)
                 out.append(f"  {case:10s} | {side.label:10s} {p50:7.2f} {p99:8.2f} {thr:8.1f} | {p50 - ip50:+18.2f} | "
                            f"{thr / ithr:13.2f} | {cpu:10.2f} | {cpu - icpu:+15.2f} | "
-                           f"{np.median(side.compute_ms[case]):8.2f}")  # fmt: skip
+                           f"{np.median(side.compute_ms[case]):8.2f} | "
+                           f"{side.client_cpu_ms_per_request(case):8.2f}")  # fmt: skip
         by_label = {side.label: side for side in sides}
         thr16 = {label: side.results["tail c=16"].stats()[2] for label, side in by_label.items()}
         out.append(f"  c=16: server ÷ in-process {thr16['server'] / thr16['in-process']:.2f} (target >= 0.9); "

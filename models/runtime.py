@@ -21,6 +21,7 @@ import numpy as np
 from models.benchmark import random_tensor
 from models.bundle import BundleManifest, QuantParams, TensorSpec, read_manifest
 from models.errors import BackendError, BundleError
+from models.heap import keep_buffers_on_heap
 
 __all__ = [
     "ChainResult",
@@ -86,10 +87,31 @@ def dequantize(q: np.ndarray, params: QuantParams) -> np.ndarray:
 
 
 def requantize(q: np.ndarray, src: QuantParams, dst: QuantParams) -> np.ndarray:
-    """Move an int8 tensor from one (scale, zero_point) to another; a no-op copy when they agree."""
+    """Move an int8 tensor from one (scale, zero_point) to another; a no-op copy when they agree.
+
+    An 8-bit tensor goes through a 256-entry table of ``quantize(dequantize(v))`` (bit-identical, and
+    one gather instead of four float passes over a 4x larger temporary: MobileNetV2's 112x112x32
+    hand-over ~10x faster); wider integers take the float path.
+    """
     if src.scale == dst.scale and src.zero_point == dst.zero_point:
         return q
+    if q.dtype.itemsize == 1:
+        table = _requantize_table(src.scale, src.zero_point, dst.scale, dst.zero_point, q.dtype.str)
+        return np.take(table, q.view(np.uint8))  # take: ~2.5x faster than table[indices]
     return quantize(dequantize(q, src), dst, q.dtype)
+
+
+@cache
+def _requantize_table(
+    src_scale: float, src_zero: int, dst_scale: float, dst_zero: int, dtype: str
+) -> np.ndarray:
+    """``table[b]`` = the requantized value of the 8-bit value whose bit pattern is ``b`` (256,)."""
+    values = np.arange(256, dtype=np.uint8).view(np.dtype(dtype))  # every value, by bit pattern
+    src = QuantParams(scale=src_scale, zero_point=src_zero)
+    dst = QuantParams(scale=dst_scale, zero_point=dst_zero)
+    table = quantize(dequantize(values, src), dst, values.dtype)
+    table.flags.writeable = False
+    return table
 
 
 def to_float(y: np.ndarray, quant: QuantParams | None) -> np.ndarray:
@@ -129,6 +151,7 @@ class SegmentRunner:
     """One ``.tflite`` model (a segment or the whole model) on one interpreter, single input/output."""
 
     def __init__(self, model: Path | bytes, *, num_threads: int = 1):
+        keep_buffers_on_heap()  # per-run outputs would otherwise fault their pages in every time
         cls = interpreter_class()
         try:
             if isinstance(model, bytes):

@@ -134,7 +134,8 @@ class ModelPool:
         self.chains = [
             SegmentChain(bundle_dir, num_threads=threads, manifest=manifest) for _ in range(pool_size)
         ]
-        self._free: queue.SimpleQueue[SegmentChain] = queue.SimpleQueue()
+        # last in, first out: a lone request gets the chain that ran last, its weights still in cache
+        self._free: queue.LifoQueue[SegmentChain] = queue.LifoQueue()
         for chain in self.chains:
             self._free.put(chain)
         self._executor = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix=f"jointdnn-{name}")

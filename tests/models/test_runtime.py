@@ -10,7 +10,7 @@ import pytest
 
 from models.bundle import QuantParams
 from models.errors import BackendError
-from models.runtime import SegmentChain, backend_name, quantize, requantize
+from models.runtime import SegmentChain, backend_name, dequantize, quantize, requantize
 
 
 def test_runtime_imports_without_tensorflow() -> None:
@@ -47,3 +47,20 @@ def test_quantize_round_trips_and_requantize_is_identity_on_same_params() -> Non
     assert requantize(q, params, params) is q
     other = QuantParams(scale=0.2, zero_point=0)
     assert requantize(q, params, other).tolist() == [0, 5, -5, 65]
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.uint8])
+def test_requantize_by_table_equals_the_float_path(dtype: type) -> None:
+    rng = np.random.default_rng(1)
+    info = np.iinfo(dtype)
+    q = np.arange(info.min, info.max + 1).astype(dtype)[rng.permutation(256)].reshape(1, 4, 4, 16)
+    for _ in range(20):
+        src = QuantParams(
+            scale=float(rng.uniform(1e-3, 1.0)), zero_point=int(rng.integers(info.min, info.max))
+        )
+        dst = QuantParams(
+            scale=float(rng.uniform(1e-3, 1.0)), zero_point=int(rng.integers(info.min, info.max))
+        )
+        by_table = requantize(q, src, dst)
+        assert by_table.dtype == q.dtype and by_table.shape == q.shape
+        np.testing.assert_array_equal(by_table, quantize(dequantize(q, src), dst, q.dtype))
