@@ -194,6 +194,29 @@ def _timed(one: Callable[[int], float], conc: int, n: int) -> tuple[list[float],
         return latencies, time.perf_counter() - t0
 
 
+def _batch_per_item(bundle: Path, x: np.ndarray, k: int, sizes: tuple[int, ...] = (2, 4, 8, 16),
+                    runs: int = 15) -> dict[int, float]:  # fmt: skip
+    """Compute per item of segments k.. at batch B over batch 1 (one chain, one thread, medians).
+
+    The most that dynamic batching can gain on this CPU: a batch saves only the per-item compute that
+    XNNPACK's kernels save on a bigger batch.
+    """
+    chain = SegmentChain(bundle, num_threads=1)
+    medians: dict[int, float] = {}
+    for batch in (1, *sizes):
+        for runner in chain.runners[k:]:
+            runner.resize_batch(batch)
+        xb = np.concatenate([x] * batch)
+        chain.run(xb, k)  # warm-up after the re-plan
+        times = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            chain.run(xb, k)
+            times.append(time.perf_counter() - t0)
+        medians[batch] = float(np.median(times)) / batch
+    return {b: medians[b] / medians[1] for b in sizes}
+
+
 def _cpu_s(pid: int) -> float:
     """User + system CPU seconds of a process (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -389,6 +412,10 @@ def bench(root: Path, quant: str, pool_size: int, n: int, baseline_src: Path | N
         thr16 = {label: side.results["tail c=16"].stats()[2] for label, side in by_label.items()}
         out.append(f"  c=16: server ÷ in-process {thr16['server'] / thr16['in-process']:.2f} (target >= 0.9); "
                    f"batched ÷ server {thr16['batched'] / thr16['server']:.2f} (target >= 1.3)")  # fmt: skip
+        per_item = _batch_per_item(bundle, x, k)
+        out.append("  batching's ceiling, in-process: tail compute per item at batch B ÷ batch 1: "
+                   + ", ".join(f"B={b} {r:.2f}" for b, r in per_item.items())
+                   + f" -> at most {1 / min(per_item.values()):.2f}x the unbatched throughput")  # fmt: skip
         print("\n".join(out), flush=True)
         if (
             with_ray
