@@ -45,7 +45,7 @@ def test_adaptive_run_writes_decisions_and_timeline(small_bundle: Path, tmp_path
         run=run,
         trace=str(trace),
         policies=["adaptive", f"static:{'M' * n}", f"static:{'C' * n}"],
-        load=[LoadPhase(0.0, 6.0, 3)],
+        load=[LoadPhase(0.0, 6.0, 6)],  # six clients: requests overlap, so some wait where /v1/load sees them
         battery_start_pct=25.0,  # crosses the 20 % threshold about midway (~9 % drained in 6 s)
         battery_capacity_mj=2_000.0,
         duration_s=6.0,
