@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 from pathlib import Path
 
@@ -28,10 +29,21 @@ def start(
         help="Listen on the emulator port range (5555-5585) so adb lists it as emulator-NNNN, like an AVD.",
     ),
 ) -> None:
-    """Start the device, `adb connect` to it, and serve until Ctrl-C (then `adb disconnect`)."""
+    """Start the device, `adb connect` to it, and serve until Ctrl-C or SIGTERM (then `adb disconnect`)."""
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())  # a terminated device cleans up too
+    try:
+        _serve_device(profile, host, port, root, register, as_emulator, stop)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _serve_device(
+    profile: str, host: str, port: int, root: Path | None, register: bool, as_emulator: bool,
+    stop: threading.Event,
+) -> None:  # fmt: skip
     from harness.emulator import EmulatedDevice
 
-    stop = threading.Event()
     with EmulatedDevice(
         profile, host=host, port=port, root_dir=root, register=register, as_emulator=as_emulator
     ) as device:

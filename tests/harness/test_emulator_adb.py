@@ -171,8 +171,17 @@ def test_interactive_pty_shell_echoes_and_reports_exit(adb_device: adbutils.AdbD
     )
 
 
-def test_cli_emulator_start_serves_until_interrupted() -> None:
-    """``jointdnn emulator start`` registers the device, serves adb, and disconnects on Ctrl-C."""
+def _terminal_signals() -> None:
+    """In the child: Ctrl-C as a terminal delivers it. A test session started as a background job of
+    a non-interactive shell (``cmd &``) inherits SIGINT ignored, and Python then leaves it ignored."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@pytest.mark.parametrize("stop_signal", ["SIGINT", "SIGTERM"])
+def test_cli_emulator_start_serves_until_interrupted(stop_signal: str) -> None:
+    """``jointdnn emulator start`` registers the device, serves adb, and disconnects on Ctrl-C or SIGTERM."""
     import signal
     import sys
 
@@ -181,6 +190,7 @@ def test_cli_emulator_start_serves_until_interrupted() -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_terminal_signals,
     )
     try:
         assert process.stdout is not None
@@ -193,14 +203,16 @@ def test_cli_emulator_start_serves_until_interrupted() -> None:
             [adb, "-s", serial, "shell", "getprop", "ro.product.model"], capture_output=True, text=True
         )
         assert model.stdout.strip() == "JointDNN Emulated Low-End Phone"
-        process.send_signal(signal.SIGINT)
+        process.send_signal(getattr(signal, stop_signal))
         # `adb disconnect` alone may take up to the device's adb timeout (30 s) on a loaded machine
         try:
             code = process.wait(timeout=90)
         except subprocess.TimeoutExpired:
             process.kill()
             _out, err = process.communicate(timeout=10)
-            pytest.fail(f"emulator start did not stop within 90 s of Ctrl-C; its stderr: {err[-2000:]}")
+            pytest.fail(
+                f"emulator start did not stop within 90 s of {stop_signal}; its stderr: {err[-2000:]}"
+            )
         assert code == 0, process.stderr.read() if process.stderr else ""
     finally:
         if process.poll() is None:
