@@ -3,7 +3,7 @@
 ``request_overhead_ms`` (:func:`calibrate_request_overhead`): what one infer request costs beyond the
 round trip, bytes/bandwidth and server compute — HTTP framing, the web framework, .npy encoding, the
 client library — a fixed cost per request that the link model has no term for. It is a *link
-measurement*: a probe request (the last segment, the smallest request) timed on the session before any
+measurement*: a probe request (the smallest the model has, from its smallest-input segment on) timed on the session before any
 schedule runs, never the executions being predicted; the planner sees it added to the round trip
 (:func:`harness.runner.planning.planning_link`).
 
@@ -96,19 +96,24 @@ def calibrate_request_overhead(
 ) -> float:
     """Median time (ms) one infer request costs beyond RTT, bytes/bandwidth and server compute.
 
-    Measured with the last segment (the smallest request) after one warm-up call, against the link as
-    the session measured it; the calls are ``idle_s`` apart, so that the median spans a moment of the
-    machine rather than an instant (on a shared host one instant can be 10x off).
+    Measured with the smallest request the model has: from the segment with the smallest input to the
+    end (the answer is the model's output; the server's compute is subtracted via Server-Timing). A
+    big probe would fold the link model's per-byte error into a "fixed" cost: ResNet-50 with a
+    butterfly unit has a 200 KB last-segment input, and probing with it read 64 ms of overhead on 3G
+    and 300 ms at 0.5 Mbps, where its 3 KB bottleneck input reads a few ms. One warm-up call, then
+    ``calls`` calls ``idle_s`` apart, so that the median spans a moment of the machine rather than an
+    instant (on a shared host one instant can be 10x off); against the link as the session measured it.
     """
     measured = session.measured
     up_burst, down_burst = session.shaped.burst_bytes
-    last = manifest.num_segments - 1
-    spec = manifest.segments[last].input
+    n = manifest.num_segments
+    start = min(range(n), key=lambda k: (manifest.segments[k].input.nbytes, -k))  # ties: less compute
+    spec = manifest.segments[start].input
     x = np.zeros(spec.shape, dtype=np.dtype(spec.dtype))
     samples = []
     for attempt in range(calls + 1):
         time.sleep(idle_s)
-        done = session.exchange(x, from_segment=last, to_segment=last + 1)
+        done = session.exchange(x, from_segment=start, to_segment=n)
         serial_ms = radio.serial_ms(done.reply.request_bytes, measured.up_mbps, up_burst)
         serial_ms += radio.serial_ms(done.reply.response_bytes, measured.down_mbps, down_burst)
         if attempt:
