@@ -43,6 +43,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 # Run as a script, this file's folder comes first on sys.path and its name would shadow the `server`
@@ -52,6 +53,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 import httpx  # noqa: E402
 import numpy as np  # noqa: E402
 
+from models.benchmark import LoopSettings, run_loop  # noqa: E402
 from models.bundle import MANIFEST_NAME  # noqa: E402
 from models.runtime import SegmentChain  # noqa: E402
 from server import wire  # noqa: E402
@@ -202,19 +204,14 @@ def _batch_per_item(bundle: Path, x: np.ndarray, k: int, sizes: tuple[int, ...] 
     XNNPACK's kernels save on a bigger batch.
     """
     chain = SegmentChain(bundle, num_threads=1)
-    medians: dict[int, float] = {}
+    settings = LoopSettings(runs=runs, warmup_runs=1, warmup_min_secs=0.0)  # one warm-up after the re-plan
+    per_item_ms: dict[int, float] = {}
     for batch in (1, *sizes):
         for runner in chain.runners[k:]:
             runner.resize_batch(batch)
         xb = np.concatenate([x] * batch)
-        chain.run(xb, k)  # warm-up after the re-plan
-        times = []
-        for _ in range(runs):
-            t0 = time.perf_counter()
-            chain.run(xb, k)
-            times.append(time.perf_counter() - t0)
-        medians[batch] = float(np.median(times)) / batch
-    return {b: medians[b] / medians[1] for b in sizes}
+        per_item_ms[batch] = run_loop(partial(chain.run, xb, k), settings).stats(settings).median_ms / batch
+    return {b: per_item_ms[b] / per_item_ms[1] for b in sizes}
 
 
 def _cpu_s(pid: int) -> float:

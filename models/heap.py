@@ -15,6 +15,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import sys
+from functools import cache
 
 __all__ = ["keep_buffers_on_heap"]
 
@@ -23,14 +24,10 @@ _M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD_BYTES = 32 * 1024 * 1024  # glibc's own upper bound for the dynamic threshold
 TRIM_THRESHOLD_BYTES = 64 * 1024 * 1024  # free heap kept for reuse before it goes back to the kernel
 
-_done = False
 
-
+@cache
 def keep_buffers_on_heap() -> bool:
     """Set glibc's mmap and trim thresholds once per process; False where the C library is not glibc."""
-    global _done
-    if _done:
-        return True
     if not sys.platform.startswith("linux"):
         return False
     try:
@@ -40,7 +37,6 @@ def keep_buffers_on_heap() -> bool:
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
-    _done = bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)) and bool(
+    return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)) and bool(
         mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES)
     )
-    return _done

@@ -30,36 +30,31 @@ def start(
     ),
 ) -> None:
     """Start the device, `adb connect` to it, and serve until Ctrl-C or SIGTERM (then `adb disconnect`)."""
+    from harness.emulator import EmulatedDevice
+
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())  # a terminated device cleans up too
     try:
-        _serve_device(profile, host, port, root, register, as_emulator, stop)
+        with EmulatedDevice(
+            profile, host=host, port=port, root_dir=root, register=register, as_emulator=as_emulator
+        ) as device:
+            typer.echo(f"emulated {device.spec.name} ({device.spec.model}) listening on {device.serial}")
+            if as_emulator:
+                typer.echo(
+                    f"listed by the adb server's emulator scan: adb -s {device.serial} shell (or adb -e)"
+                )
+            elif register:
+                typer.echo(f"registered with the adb server: adb -s {device.serial} shell")
+            else:
+                typer.echo(f"connect with: adb connect {device.serial}")
+            typer.echo("this is a test device (no authentication); press Ctrl-C to stop")
+            try:
+                while not stop.wait(0.5):
+                    pass
+            except KeyboardInterrupt:
+                typer.echo("stopping: adb disconnect and closing connections")
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-def _serve_device(
-    profile: str, host: str, port: int, root: Path | None, register: bool, as_emulator: bool,
-    stop: threading.Event,
-) -> None:  # fmt: skip
-    from harness.emulator import EmulatedDevice
-
-    with EmulatedDevice(
-        profile, host=host, port=port, root_dir=root, register=register, as_emulator=as_emulator
-    ) as device:
-        typer.echo(f"emulated {device.spec.name} ({device.spec.model}) listening on {device.serial}")
-        if as_emulator:
-            typer.echo(f"listed by the adb server's emulator scan: adb -s {device.serial} shell (or adb -e)")
-        elif register:
-            typer.echo(f"registered with the adb server: adb -s {device.serial} shell")
-        else:
-            typer.echo(f"connect with: adb connect {device.serial}")
-        typer.echo("this is a test device (no authentication); press Ctrl-C to stop")
-        try:
-            while not stop.wait(0.5):
-                pass
-        except KeyboardInterrupt:
-            typer.echo("stopping: adb disconnect and closing connections")
 
 
 def register(app: typer.Typer) -> None:

@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from harness.cli.butterfly_cmd import load_study_inputs
 from models.errors import UsageError
 
 __all__ = ["parse_thresholds", "register"]
@@ -69,6 +68,7 @@ def smartdeal(
         raise UsageError("--epochs and --base-epochs must be >= 0")
     console = Console(stderr=True)
     from models.smartdeal_study import run_study, write_study
+    from models.study_inputs import load_study_inputs
     from models.training import TrainConfig
 
     base, data = load_study_inputs(model, dataset, seed)

@@ -3,9 +3,9 @@
 ``request_overhead_ms`` (:func:`calibrate_request_overhead`): what one infer request costs beyond the
 round trip, bytes/bandwidth and server compute — HTTP framing, the web framework, .npy encoding, the
 client library — a fixed cost per request that the link model has no term for. It is a *link
-measurement*: a probe request (the smallest the model has, from its smallest-input segment on) timed on the session before any
-schedule runs, never the executions being predicted; the planner sees it added to the round trip
-(:func:`harness.runner.planning.planning_link`).
+measurement*: a probe request (the smallest the model has, from its smallest-input segment on) timed
+on the session before any schedule runs, never the executions being predicted; the planner sees it
+added to the round trip (:func:`harness.runner.planning.planning_link`).
 
 The compute rescaling (:func:`calibrate_compute`) is **not** used by default: executing mobile-only and
 cloud-only on the link and scaling the profiles until they match would fit the cost model on the run
